@@ -1,0 +1,1 @@
+"""Online: the FastAPI recommendation service (never imports torch)."""

@@ -1,0 +1,1 @@
+"""Offline: data, models, training and evaluation (needs the `train` extra)."""
