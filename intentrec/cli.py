@@ -19,7 +19,9 @@ app = typer.Typer(
     no_args_is_help=True,
     pretty_exceptions_show_locals=False,
 )
-bench = typer.Typer(help="Benchmarks: a table by default, one JSON object with --json.", no_args_is_help=True)
+bench = typer.Typer(
+    help="Benchmarks: a table by default, one JSON object with --json.", no_args_is_help=True
+)
 app.add_typer(bench, name="bench")
 
 for package_cli in (training_cli, export_cli, serving_cli):

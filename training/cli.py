@@ -1,9 +1,105 @@
-"""Commands of the `training` package."""
+"""Commands of the `training` package: train, evaluate, data."""
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+from typing import Annotated
+
 import typer
+from rich.console import Console
+
+console = Console()
 
 
 def register(app: typer.Typer, bench: typer.Typer) -> None:
     """Add this package's commands to the `intentrec` CLI."""
+    app.command("train")(train)
+    app.command("evaluate")(evaluate)
+
+
+def train(
+    data: Annotated[
+        str, typer.Option(help="Data folder or file (format detected).")
+    ] = "data/ml-100k",
+    out: Annotated[
+        Path, typer.Option(help="Run directory for checkpoint.pt and metrics.json.")
+    ] = Path("runs/latest"),
+    model: Annotated[str, typer.Option(help="sasrec | disen")] = "sasrec",
+    fmt: Annotated[
+        str | None, typer.Option("--format", help="atomic | movielens | text | csv | parquet")
+    ] = None,
+    k_core: Annotated[
+        int, typer.Option(help="Keep users and items with at least k actions (0 = off).")
+    ] = 0,
+    dim: int = 64,
+    layers: int = 2,
+    heads: int = 1,
+    dropout: float = 0.2,
+    max_len: Annotated[int, typer.Option(help="Most recent items the encoder sees.")] = 50,
+    intents: Annotated[int, typer.Option(help="K intent vectors (disen).")] = 4,
+    temperature: Annotated[
+        float, typer.Option(help="Intent assignment temperature (disen).")
+    ] = 0.1,
+    loss: Annotated[
+        str, typer.Option(help="ce (full softmax) | bce (sampled negatives) | sampled")
+    ] = "ce",
+    negatives: Annotated[int, typer.Option(help="Negatives per positive for bce / sampled.")] = 1,
+    s2s_weight: Annotated[
+        float, typer.Option(help="Weight of the sequence-to-sequence loss (disen).")
+    ] = 0.1,
+    s2s_lambda: Annotated[
+        float, typer.Option(help="Share of S2S terms kept, 0.1..0.6 (disen).")
+    ] = 0.3,
+    s2i_only: Annotated[bool, typer.Option(help="Ablation: train DisenSeq with S2I only.")] = False,
+    lr: float = 1e-3,
+    weight_decay: float = 0.0,
+    batch_size: int = 128,
+    epochs: int = 200,
+    patience: Annotated[int, typer.Option(help="Evaluations without gain before stopping.")] = 20,
+    seed: int = 42,
+    eval_every: int = 1,
+    history: Annotated[
+        str, typer.Option(help="Full ranking: masked (history removed) | kept")
+    ] = "masked",
+    recent_window_share: Annotated[
+        float, typer.Option(help="Share of training windows ending at the latest action.")
+    ] = 1.0,
+) -> None:
+    """Train an encoder, evaluate it on the test split, write checkpoint.pt and metrics.json."""
+    from training.report import metrics_table
+    from training.train import TrainConfig, run_training
+
+    config = TrainConfig(
+        data=data, fmt=fmt, k_core=k_core, model=model, dim=dim, layers=layers, heads=heads,
+        dropout=dropout, max_len=max_len, intents=intents, temperature=temperature,
+        loss=loss, negatives=negatives, s2s_weight=s2s_weight, s2s_lambda=s2s_lambda,
+        s2i_only=s2i_only, lr=lr, weight_decay=weight_decay, batch_size=batch_size,
+        epochs=epochs, patience=patience, seed=seed, eval_every=eval_every, history=history,
+        recent_window_share=recent_window_share,
+    )  # fmt: skip
+    result = run_training(config, out)
+    metrics = result.metrics
+    console.print(metrics_table(metrics, title=f"{model} on {metrics['data']['name']}"))
+    console.print(
+        f"trained {metrics['epochs_run']} epochs in {metrics['train_seconds']:.1f} s "
+        f"(best epoch {metrics['best_epoch']})"
+    )
+    console.print(f"wrote {result.checkpoint_path} and {out / 'metrics.json'}")
+
+
+def evaluate(
+    run_dir: Annotated[Path, typer.Argument(help="A run directory written by `intentrec train`.")],
+    history: Annotated[str | None, typer.Option(help="masked | kept (default: as trained)")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+) -> None:
+    """Evaluate a trained run on the test split (full ranking, sampled, cold start)."""
+    from training.evaluate import evaluate_run
+    from training.report import metrics_table
+
+    metrics = evaluate_run(run_dir, history=history)
+    if as_json:
+        print(json.dumps(metrics))
+        return
+    console.print(metrics_table(metrics, title=f"test metrics of {run_dir}"))
+    console.print(f"updated {run_dir / 'metrics.json'}")

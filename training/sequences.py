@@ -1,0 +1,38 @@
+"""Turning variable-length id sequences into left-padded arrays (0 = padding)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+
+def left_pad(sequences: Sequence[np.ndarray], length: int) -> np.ndarray:
+    """Keep the most recent `length` ids of each sequence, padding on the left with 0.
+
+    (U,) ragged -> (U, length) int64
+    """
+    out = np.zeros((len(sequences), length), dtype=np.int64)
+    for row, seq in enumerate(sequences):
+        tail = np.asarray(seq[-length:], dtype=np.int64) if length else seq[:0]
+        if len(tail):
+            out[row, length - len(tail) :] = tail
+    return out
+
+
+def random_windows(
+    sequences: Sequence[np.ndarray], length: int, rng: np.random.Generator, recent_share: float
+) -> np.ndarray:
+    """One training window per user: the most recent `length` ids, or (with probability
+    1 - recent_share) a window ending at a random earlier position, which gives long histories
+    more than one training example per epoch.
+    """
+    out = np.zeros((len(sequences), length), dtype=np.int64)
+    for row, seq in enumerate(sequences):
+        end = len(seq)
+        if end > length and rng.random() >= recent_share:
+            end = int(rng.integers(length, len(seq) + 1))
+        tail = np.asarray(seq[max(0, end - length) : end], dtype=np.int64)
+        if len(tail):
+            out[row, length - len(tail) :] = tail
+    return out

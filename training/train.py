@@ -1,0 +1,228 @@
+"""The training loop: AdamW, early stopping on validation NDCG@10, a self-describing checkpoint."""
+
+from __future__ import annotations
+
+import copy
+import json
+import os
+import random
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from training.checkpoint import CHECKPOINT_FILE, METRICS_FILE, Checkpoint, save_checkpoint
+from training.data import SequenceDataset, load_dataset
+from training.evaluate import (
+    EvalOptions,
+    evaluate_scorer,
+    evaluate_test,
+    model_scorer,
+    popularity_scorer,
+)
+from training.models import build_model
+from training.objectives import build_objective
+from training.sequences import random_windows
+
+EARLY_STOP_METRIC = "ndcg@10"
+PARITY_SAMPLE_SIZE = 1000
+
+
+@dataclass
+class TrainConfig:
+    data: str
+    fmt: str | None = None
+    k_core: int = 0
+    model: str = "sasrec"
+    dim: int = 64
+    layers: int = 2
+    heads: int = 1
+    dropout: float = 0.2
+    max_len: int = 50
+    intents: int = 4
+    temperature: float = 0.1
+    loss: str = "ce"
+    negatives: int = 1
+    s2s_weight: float = 0.1
+    s2s_lambda: float = 0.3
+    s2i_only: bool = False
+    lr: float = 1e-3
+    weight_decay: float = 0.0
+    batch_size: int = 128
+    epochs: int = 200
+    patience: int = 20
+    seed: int = 42
+    eval_every: int = 1
+    history: str = "masked"
+    # share of epochs' windows that end at the user's most recent training action; the rest end
+    # at a random earlier position so that long histories contribute more than one example
+    recent_window_share: float = 1.0
+    threads: int = field(default_factory=lambda: os.cpu_count() or 1)
+
+    def model_config(self, n_items: int) -> dict[str, Any]:
+        config: dict[str, Any] = {
+            "arch": self.model,
+            "n_items": n_items,
+            "dim": self.dim,
+            "layers": self.layers,
+            "heads": self.heads,
+            "dropout": self.dropout,
+            "max_len": self.max_len,
+        }
+        if self.model == "disen":
+            config |= {"intents": self.intents, "temperature": self.temperature}
+        return config
+
+
+@dataclass
+class RunResult:
+    run_dir: Path
+    checkpoint_path: Path
+    metrics: dict[str, Any]
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def _sample_sequences(dataset: SequenceDataset, max_len: int, seed: int) -> list[list[int]]:
+    """Real sequences of varying length (1..max_len + 10) for export parity checks."""
+    rng = np.random.default_rng(seed)
+    sequences = dataset.sequences
+    samples = []
+    for i in range(PARITY_SAMPLE_SIZE):
+        seq = sequences[i % len(sequences)]
+        length = int(rng.integers(1, min(len(seq), max_len + 10) + 1))
+        end = int(rng.integers(length, len(seq) + 1))
+        samples.append(seq[end - length : end].tolist())
+    return samples
+
+
+def run_training(config: TrainConfig, out_dir: Path, *, progress: bool = True) -> RunResult:
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    seed_everything(config.seed)
+    torch.set_num_threads(config.threads)
+
+    dataset = load_dataset(config.data, fmt=config.fmt, k_core=config.k_core)
+    split = dataset.split()
+    popularity = dataset.popularity()
+    model_config = config.model_config(dataset.n_items)
+    model = build_model(model_config)
+    objective = build_objective(model_config, config)
+    optimizer = torch.optim.AdamW(
+        model.parameters(), lr=config.lr, weight_decay=config.weight_decay
+    )
+    eval_options = EvalOptions(max_len=config.max_len, history=config.history)
+    rng = np.random.default_rng(config.seed)
+    trainable = [seq for seq in split.train if len(seq) >= 1]
+
+    best_score, best_epoch, best_state, best_valid = -1.0, 0, None, {}
+    evals_without_gain = 0
+    epoch_seconds: list[float] = []
+    started = time.perf_counter()
+    bar = tqdm(
+        range(1, config.epochs + 1),
+        desc=f"train {config.model}",
+        disable=not progress,
+        unit="epoch",
+    )
+    for epoch in bar:
+        model.train()
+        epoch_start = time.perf_counter()
+        windows = torch.from_numpy(
+            random_windows(trainable, objective.window, rng, config.recent_window_share)
+        )
+        order = torch.from_numpy(rng.permutation(len(windows)))
+        losses = []
+        for start in range(0, len(order), config.batch_size):
+            batch = windows[order[start : start + config.batch_size]]
+            loss, _parts = objective(model, batch)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            losses.append(float(loss))
+        epoch_seconds.append(time.perf_counter() - epoch_start)
+        postfix = {"loss": f"{np.mean(losses):.4f}"}
+        if epoch % config.eval_every == 0 or epoch == config.epochs:
+            model.eval()
+            valid = evaluate_scorer(
+                model_scorer(model), split.valid_inputs, split.valid_targets, eval_options
+            )["full"]
+            score = valid[EARLY_STOP_METRIC]
+            postfix |= {"val_ndcg@10": f"{score:.4f}", "best": f"{max(score, best_score):.4f}"}
+            if score > best_score:
+                best_score, best_epoch, best_valid = score, epoch, valid
+                best_state = copy.deepcopy(model.state_dict())
+                evals_without_gain = 0
+            else:
+                evals_without_gain += 1
+        bar.set_postfix(postfix)
+        if evals_without_gain >= config.patience:
+            break
+    train_seconds = time.perf_counter() - started
+
+    assert best_state is not None
+    model.load_state_dict(best_state)
+    model.eval()
+    test = evaluate_test(
+        model_scorer(model), split.test_inputs, split.test_targets, popularity, eval_options
+    )
+    pop = popularity_scorer(popularity)
+    baselines = {
+        "popularity": {
+            "valid": evaluate_scorer(pop, split.valid_inputs, split.valid_targets, eval_options)[
+                "full"
+            ],
+            "test": evaluate_scorer(pop, split.test_inputs, split.test_targets, eval_options)[
+                "full"
+            ],
+        }
+    }
+    data_info = {
+        "name": dataset.name,
+        "source_hash": dataset.source_hash,
+        "users": len(dataset.user_ids),
+        "items": dataset.n_items,
+        "actions": int(sum(len(seq) for seq in dataset.sequences)),
+        "split": "leave-one-out",
+    }
+    metrics = {
+        "model": config.model,
+        "history": config.history,
+        "best_epoch": best_epoch,
+        "epochs_run": len(epoch_seconds),
+        "valid": best_valid,
+        "test": test,
+        "baselines": baselines,
+        "data": data_info,
+        "train_seconds": round(train_seconds, 2),
+        "seconds_per_epoch": round(float(np.mean(epoch_seconds)), 3),
+    }
+    checkpoint = Checkpoint(
+        model_config=model_config,
+        train_config=asdict(config),
+        state_dict=best_state,
+        item_ids=list(dataset.item_ids),
+        item_titles=list(dataset.item_titles),
+        item_texts=list(dataset.item_texts),
+        item_popularity=[int(x) for x in popularity],
+        data_info=data_info,
+        sample_sequences=_sample_sequences(dataset, config.max_len, config.seed),
+        metrics={"valid": best_valid, "test": test},
+    )
+    checkpoint_path = save_checkpoint(checkpoint, out_dir / CHECKPOINT_FILE)
+    write_metrics(out_dir, metrics)
+    return RunResult(run_dir=out_dir, checkpoint_path=checkpoint_path, metrics=metrics)
+
+
+def write_metrics(run_dir: Path, metrics: dict[str, Any]) -> Path:
+    path = Path(run_dir) / METRICS_FILE
+    path.write_text(json.dumps(metrics, indent=2) + "\n")
+    return path
