@@ -1,0 +1,113 @@
+"""The FastAPI app factory and its lifespan (bundle, history store, batcher, refiner)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from serving.batcher import MicroBatcher
+from serving.clients.embedded_redis import EmbeddedRedis
+from serving.clients.history_store import HistoryStore, connect
+from serving.errors import BodyTooLarge, install_error_handlers
+from serving.holder import ModelHolder
+from serving.metrics import Metrics
+from serving.recommend import Recommender
+from serving.routes import include_routes
+from serving.settings import Settings
+
+log = logging.getLogger(__name__)
+
+HISTORY_LEN_PER_MAX_LEN = 4  # per-user list cap when INTENTREC_HISTORY_STORE_LEN is unset
+
+
+def _build_refiner(settings: Settings, redis):
+    """The LLM refine stage when the refine package provides one and an LLM is configured."""
+    try:
+        from serving.refine import build_refiner
+    except ImportError:
+        return None
+    return build_refiner(settings, redis)
+
+
+async def _watch_store(app: FastAPI) -> None:
+    """While the breaker is open: restart our own redis-server if it died, then probe."""
+    state = app.state
+    while True:
+        await asyncio.sleep(state.settings.redis_retry_s / 2)
+        if state.store.available:
+            continue
+        if state.embedded is not None:
+            try:
+                if await asyncio.to_thread(state.embedded.ensure_running):
+                    log.warning("embedded redis-server had stopped; restarted it")
+            except Exception:
+                log.exception("could not restart the embedded redis-server")
+        await state.store.probe()
+
+
+@asynccontextmanager
+async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+    state = app.state
+    settings: Settings = state.settings
+    tasks: list[asyncio.Task] = []
+    state.embedded = None
+    if settings.redis_url is None:
+        state.embedded = EmbeddedRedis(settings.data_dir, settings.redis_fsync)
+        url = await asyncio.to_thread(state.embedded.start)
+    else:
+        url = settings.redis_url
+    await state.holder.reload()
+    model = state.holder.current
+    redis = connect(url, settings.redis_timeout_ms)
+    state.store = HistoryStore(
+        redis,
+        max_len=settings.history_store_len or HISTORY_LEN_PER_MAX_LEN * model.max_len,
+        event_ttl_s=settings.event_id_ttl_s,
+        timeout_ms=settings.redis_timeout_ms,
+        retry_s=settings.redis_retry_s,
+        metrics=state.metrics,
+    )
+    await state.store.probe()  # a store down at start degrades, it does not stop the service
+    batcher = MicroBatcher(settings.batch_max_size, settings.batch_max_wait_ms, state.metrics)
+    batcher.start()
+    refiner = _build_refiner(settings, redis)
+    state.recommender = Recommender(settings, state.metrics, batcher, state.store, refiner)
+    tasks.append(asyncio.create_task(_watch_store(app), name="store-watch"))
+    if settings.watch_bundle:
+        tasks.append(asyncio.create_task(state.holder.watch(), name="bundle-watch"))
+    try:
+        yield
+    finally:
+        for task in tasks:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        if refiner is not None:
+            await refiner.aclose()
+        await batcher.close()
+        await state.store.aclose()
+        if state.embedded is not None:
+            await asyncio.to_thread(state.embedded.stop)
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or Settings()
+    app = FastAPI(
+        title="intentrec",
+        version="0.1.0",
+        summary="Sequential recommendations: ONNX encoder, FAISS retrieval, LLM refine.",
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.metrics = Metrics()
+    app.state.holder = ModelHolder(settings, app.state.metrics)
+    app.state.store = None
+    install_error_handlers(app)
+    include_routes(app)
+    app.add_middleware(BodyTooLarge, max_bytes=settings.max_body_bytes)
+    return app

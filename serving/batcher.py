@@ -1,0 +1,112 @@
+"""Micro-batching: concurrent requests share one encoder + index call, run off the event loop.
+
+A single worker thread runs one batch at a time; whatever queued up meanwhile forms the next
+batch, so batches grow with load and a lone request waits for nobody (`max_wait_ms` = 0).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections import deque
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+
+import numpy as np
+
+from serving.metrics import Metrics
+from serving.model import EncodeResult, ServedModel
+
+
+@dataclass(slots=True)
+class _Job:
+    model: ServedModel
+    row: np.ndarray  # (max_len,) int64
+    fetch: int
+    future: asyncio.Future[EncodeResult]
+
+
+class MicroBatcher:
+    def __init__(self, max_size: int, max_wait_ms: float, metrics: Metrics) -> None:
+        self.max_size = max_size
+        self.max_wait_s = max_wait_ms / 1000.0
+        self.metrics = metrics
+        self._queue: deque[_Job] = deque()
+        self._wakeup = asyncio.Event()
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="encoder")
+        self._task: asyncio.Task | None = None
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name="micro-batcher")
+
+    async def close(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        for job in self._queue:
+            if not job.future.done():
+                job.future.cancel()
+        self._executor.shutdown(wait=True)
+
+    def submit(
+        self, model: ServedModel, row: np.ndarray, fetch: int
+    ) -> asyncio.Future[EncodeResult]:
+        """A future the caller may cancel (deadline): a cancelled job is skipped if not started."""
+        future: asyncio.Future[EncodeResult] = asyncio.get_running_loop().create_future()
+        self._queue.append(_Job(model, row, fetch, future))
+        self._wakeup.set()
+        return future
+
+    def _take_batch(self) -> list[_Job]:
+        batch: list[_Job] = []
+        model = None
+        skipped: list[_Job] = []
+        while self._queue and len(batch) < self.max_size:
+            job = self._queue.popleft()
+            if job.future.done():  # cancelled by its deadline before it ran
+                continue
+            if model is None:
+                model = job.model
+            if job.model is not model:  # a reload happened: the other model waits one turn
+                skipped.append(job)
+                continue
+            batch.append(job)
+        self._queue.extendleft(reversed(skipped))
+        return batch
+
+    async def _run(self) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            if not self._queue:
+                self._wakeup.clear()
+                await self._wakeup.wait()
+            # Let requests that are ready to submit reach the queue before the batch closes.
+            await asyncio.sleep(self.max_wait_s)
+            batch = self._take_batch()
+            if not batch:
+                continue
+            model = batch[0].model
+            rows = np.stack([job.row for job in batch])
+            fetch = max(job.fetch for job in batch)
+            try:
+                scores, ids, encode_ms, retrieve_ms = await loop.run_in_executor(
+                    self._executor, model.encode_retrieve, rows, fetch
+                )
+            except Exception as exc:  # a broken batch fails its requests, not the batcher
+                for job in batch:
+                    if not job.future.done():
+                        job.future.set_exception(exc)
+                continue
+            self.metrics.batch_size.observe(len(batch))
+            for i, job in enumerate(batch):
+                if not job.future.done():
+                    job.future.set_result(
+                        EncodeResult(
+                            scores[i, : job.fetch],
+                            ids[i, : job.fetch],
+                            encode_ms,
+                            retrieve_ms,
+                            len(batch),
+                        )
+                    )

@@ -1,0 +1,144 @@
+"""Per-user histories and event idempotency keys in Redis (redis.asyncio).
+
+Keys carry the user id as a hash tag, so a user's list and event ids sit in one slot (Redis
+Cluster ready) and the append script touches a single slot. A failing Redis trips a short
+breaker: for `retry_s` requests skip the store instead of each paying a timeout, and a background
+probe (`probe`) closes it again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import redis.asyncio as aioredis
+from redis.exceptions import RedisError
+
+from serving.metrics import Metrics
+
+# KEYS[1] history list, KEYS[2] (optional) event id key; ARGV item, cap, ttl.
+_APPEND = """
+if #KEYS == 2 and not redis.call('SET', KEYS[2], '1', 'NX', 'EX', ARGV[3]) then
+  return 0
+end
+redis.call('RPUSH', KEYS[1], ARGV[1])
+redis.call('LTRIM', KEYS[1], -tonumber(ARGV[2]), -1)
+return 1
+"""
+
+
+class StoreUnavailable(Exception):
+    """Redis is down, slow or refusing; the message says which operation."""
+
+
+@dataclass(frozen=True, slots=True)
+class NewEvent:
+    user_id: str
+    item_id: str
+    event_id: str | None
+
+
+def _history_key(user_id: str) -> str:
+    return f"intentrec:{{{user_id}}}:history"
+
+
+def _event_key(user_id: str, event_id: str) -> str:
+    return f"intentrec:{{{user_id}}}:event:{event_id}"
+
+
+def connect(url: str, timeout_ms: float) -> aioredis.Redis:
+    timeout = timeout_ms / 1000.0
+    return aioredis.Redis.from_url(
+        url,
+        socket_timeout=timeout,
+        socket_connect_timeout=timeout,
+        decode_responses=True,
+        health_check_interval=0,
+        retry_on_timeout=False,
+        max_connections=256,
+    )
+
+
+class HistoryStore:
+    def __init__(
+        self,
+        client: aioredis.Redis,
+        *,
+        max_len: int,
+        event_ttl_s: int,
+        timeout_ms: float,
+        retry_s: float,
+        metrics: Metrics,
+    ) -> None:
+        self.client = client
+        self.max_len = max_len
+        self.event_ttl_s = event_ttl_s
+        self.timeout_s = timeout_ms / 1000.0
+        self.retry_s = retry_s
+        self.metrics = metrics
+        self._down_until = 0.0
+        self._append = client.register_script(_APPEND)
+
+    @property
+    def available(self) -> bool:
+        return time.monotonic() >= self._down_until
+
+    def _trip(self, operation: str, exc: BaseException) -> StoreUnavailable:
+        self.metrics.redis_errors.labels(operation=operation).inc()
+        self._down_until = time.monotonic() + self.retry_s
+        return StoreUnavailable(f"history store {operation} failed: {type(exc).__name__}: {exc}")
+
+    def _check(self, operation: str) -> None:
+        if not self.available:
+            raise StoreUnavailable(f"history store unavailable ({operation} skipped, retrying)")
+
+    async def recent(self, user_id: str, n: int, timeout_ms: float | None = None) -> list[str]:
+        """The user's last n item ids, oldest first."""
+        self._check("read")
+        timeout = self.timeout_s if timeout_ms is None else min(self.timeout_s, timeout_ms / 1000)
+        try:
+            async with asyncio.timeout(max(timeout, 0.0005)):
+                return await self.client.lrange(_history_key(user_id), -n, -1)
+        except (RedisError, OSError, TimeoutError) as exc:
+            raise self._trip("read", exc) from exc
+
+    async def history(self, user_id: str) -> list[str]:
+        return await self.recent(user_id, self.max_len)
+
+    async def append(self, events: Sequence[NewEvent]) -> tuple[int, int]:
+        """Append events in order; returns (accepted, duplicates). All or an error: the caller
+        answers 503 and the client retries (event ids make the retry safe)."""
+        self._check("write")
+        try:
+            async with asyncio.timeout(self.timeout_s * (1 + len(events) / 100)):
+                async with self.client.pipeline(transaction=False) as pipe:
+                    for event in events:
+                        keys = [_history_key(event.user_id)]
+                        if event.event_id is not None:
+                            keys.append(_event_key(event.user_id, event.event_id))
+                        await self._append(
+                            keys=keys,
+                            args=[event.item_id, self.max_len, self.event_ttl_s],
+                            client=pipe,
+                        )
+                    results = await pipe.execute()
+        except (RedisError, OSError, TimeoutError) as exc:
+            raise self._trip("write", exc) from exc
+        accepted = sum(int(r) for r in results)
+        return accepted, len(results) - accepted
+
+    async def probe(self) -> bool:
+        """Ping now (background health loop); closes the breaker on success."""
+        try:
+            async with asyncio.timeout(max(self.timeout_s, 0.2)):
+                await self.client.ping()
+        except (RedisError, OSError, TimeoutError) as exc:
+            self._trip("ping", exc)
+            return False
+        self._down_until = 0.0
+        return True
+
+    async def aclose(self) -> None:
+        await self.client.aclose()

@@ -1,0 +1,100 @@
+"""The served model: a loaded bundle with its ONNX Runtime session and FAISS index.
+
+Immutable once built; a reload builds a new one and swaps the reference, so a request that took
+the old one finishes on it.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from models_export.bundle import LoadedBundle, load_bundle
+from serving.settings import Settings
+
+
+@dataclass(frozen=True, slots=True)
+class EncodeResult:
+    scores: np.ndarray  # float32 (fetch,)
+    ids: np.ndarray  # int64 (fetch,), -1 where there are fewer results
+    encode_ms: float  # of the whole batch this request rode in
+    retrieve_ms: float
+    batch_size: int
+
+
+class ServedModel:
+    def __init__(self, bundle: LoadedBundle, session: Any, index: Any, device: str) -> None:
+        manifest = bundle.manifest
+        self.root: Path = bundle.root
+        self.version: str = manifest.version
+        self.max_len: int = manifest.model.max_len
+        self.n_items: int = manifest.model.n_items
+        self.intents: int = manifest.model.intents
+        self.device = device
+        self.session = session
+        self.index = index
+        self._input = manifest.onnx.input_name
+        self._output = manifest.onnx.output_name
+        catalog = bundle.catalog
+        self.external_ids: list[str] = catalog.external_ids
+        self.titles: list[str] = catalog.titles
+        self.texts: list[str] = catalog.texts
+        self.popularity: np.ndarray = catalog.popularity
+        self.known: dict[str, int] = catalog.internal_ids()
+        order = np.argsort(-catalog.popularity[1:], kind="stable") + 1
+        self.popular_order: np.ndarray = order.astype(np.int64)
+
+    def encode_retrieve(
+        self, rows: np.ndarray, fetch: int
+    ) -> tuple[np.ndarray, np.ndarray, float, float]:
+        """(B, max_len) int64 -> scores (B, fetch), ids (B, fetch), encode ms, retrieve ms.
+
+        Called from the batcher's worker thread; ONNX Runtime and FAISS release the GIL.
+        """
+        from models_export.index import search_intents
+
+        t0 = time.perf_counter()
+        vectors = self.session.run([self._output], {self._input: rows})[0]  # (B, K, D)
+        t1 = time.perf_counter()
+        scores, ids = search_intents(self.index, vectors, fetch)
+        t2 = time.perf_counter()
+        return scores, ids, (t1 - t0) * 1000.0, (t2 - t1) * 1000.0
+
+
+def _providers(device: str) -> tuple[list[str], str]:
+    import onnxruntime as ort
+
+    available = ort.get_available_providers()
+    if device in ("auto", "cuda") and "CUDAExecutionProvider" in available:
+        return ["CUDAExecutionProvider", "CPUExecutionProvider"], "cuda"
+    if device == "cuda":
+        raise RuntimeError(
+            "INTENTREC_DEVICE=cuda but onnxruntime has no CUDAExecutionProvider "
+            f"(available: {available}); install the `gpu` extra or use auto/cpu"
+        )
+    return ["CPUExecutionProvider"], "cpu"
+
+
+def load_model(path: Path | str, settings: Settings) -> ServedModel:
+    """Load and warm up a bundle (blocking: call it off the event loop)."""
+    import onnxruntime as ort
+
+    from models_export.index import set_threads, to_device
+
+    bundle = load_bundle(path)
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = settings.ort_intra_threads
+    options.inter_op_num_threads = settings.ort_inter_threads
+    providers, device = _providers(settings.device)
+    session = ort.InferenceSession(str(bundle.encoder_path), options, providers=providers)
+    set_threads(1)  # a few queries per batch: a thread team costs more than it gains
+    index, _ = to_device(bundle.index, "cpu" if settings.device == "cpu" else "auto")
+    model = ServedModel(bundle, session, index, device)
+    warm = np.zeros((1, model.max_len), dtype=np.int64)
+    warm[0, -1] = int(model.popular_order[0])
+    model.encode_retrieve(warm, 10)
+    return model

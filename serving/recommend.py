@@ -1,0 +1,227 @@
+"""The recommend use case: history -> encode + retrieve -> filter -> refine -> top-k.
+
+Every awaited stage is bounded by what is left of the request's budget; a stage that cannot
+finish in time is skipped and named in `degraded`, and the answer falls back to what is there.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from dataclasses import dataclass
+
+import numpy as np
+
+from serving.batcher import MicroBatcher
+from serving.clients.history_store import HistoryStore, StoreUnavailable
+from serving.errors import invalid_field
+from serving.metrics import Metrics
+from serving.model import ServedModel
+from serving.pipeline.deadline import Deadline
+from serving.pipeline.history import History, encoder_input, merge_history
+from serving.pipeline.ranking import fetch_size, filter_candidates, popularity_fallback
+from serving.refine.contract import Candidate, RefinePolicy, Refiner
+from serving.schemas import RecommendedItem, RecommendRequest, RecommendResponse
+from serving.settings import Settings
+
+# Redis is skipped when less than this is left: the rest of the pipeline needs the time more.
+_MIN_HISTORY_MS = 1.0
+
+
+@dataclass(slots=True)
+class Recommender:
+    settings: Settings
+    metrics: Metrics
+    batcher: MicroBatcher
+    store: HistoryStore | None
+    refiner: Refiner | None = None
+
+    async def recommend(self, req: RecommendRequest, model: ServedModel) -> RecommendResponse:
+        settings = self.settings
+        if len(req.history) > settings.history_cap:
+            raise invalid_field(
+                "history",
+                f"{len(req.history)} items, at most {settings.history_cap} (INTENTREC_HISTORY_CAP)",
+            )
+        deadline = Deadline(req.budget_ms or settings.default_budget_ms)
+        degraded: list[str] = []
+
+        stored = await self._stored_history(req.user_id, deadline, degraded)
+        history = merge_history(stored, req.history, model.known)
+        excluded: set[int] = set(history.internal_ids.tolist()) if req.exclude_seen else set()
+        excluded.update(model.known[e] for e in req.exclude if e in model.known)
+
+        refine_wanted = self._refine_wanted(req.refine, degraded) and not history.empty
+        needed = max(req.k, settings.refine_candidates) if refine_wanted else req.k
+
+        ids = scores = None
+        if history.empty:
+            if "history_store_unavailable" not in degraded:
+                degraded.append("cold_start")
+        else:
+            found = await self._retrieve(model, history, needed, excluded, deadline, degraded)
+            if found is not None:
+                ids, scores = found
+        if ids is None:
+            with deadline.stage("fallback"):
+                ids, scores = popularity_fallback(
+                    model.popular_order, model.popularity, excluded, req.k
+                )
+            refine_wanted = False
+
+        refined = from_cache = False
+        if refine_wanted and self.refiner is not None:
+            ids, scores, refined, from_cache = await self._refine(
+                model, history, ids, scores, deadline, degraded
+            )
+
+        items = [
+            RecommendedItem(
+                item_id=model.external_ids[i], score=float(s), rank=r + 1, title=model.titles[i]
+            )
+            for r, (i, s) in enumerate(
+                zip(ids[: req.k].tolist(), scores[: req.k].tolist(), strict=True)
+            )
+        ]
+        timings = deadline.finish()
+        self._observe(timings, degraded)
+        return RecommendResponse(
+            items=items,
+            model_version=model.version,
+            refined=refined,
+            refine_from_cache=from_cache,
+            degraded=degraded,
+            unknown_history=history.unknown,
+            timings_ms=timings,
+            request_id=uuid.uuid4().hex,
+        )
+
+    async def _stored_history(
+        self, user_id: str | None, deadline: Deadline, degraded: list[str]
+    ) -> list[str]:
+        if user_id is None or self.store is None:
+            return []
+        remaining = deadline.remaining_ms() - _MIN_HISTORY_MS
+        if remaining <= 0:
+            degraded.append("history_skipped_budget")
+            return []
+        with deadline.stage("history"):
+            try:
+                return await self.store.recent(user_id, self.store.max_len, timeout_ms=remaining)
+            except StoreUnavailable:
+                degraded.append("history_store_unavailable")
+                return []
+
+    def _refine_wanted(self, policy: RefinePolicy, degraded: list[str]) -> bool:
+        if policy == RefinePolicy.OFF:
+            return False
+        if self.refiner is None:
+            if policy == RefinePolicy.ON:
+                degraded.append("refine_unavailable")
+            return False
+        return self.refiner.wants(policy)
+
+    async def _retrieve(
+        self,
+        model: ServedModel,
+        history: History,
+        needed: int,
+        excluded: set[int],
+        deadline: Deadline,
+        degraded: list[str],
+    ) -> tuple[np.ndarray, np.ndarray] | None:
+        remaining = deadline.remaining_ms()
+        if remaining <= 0:
+            degraded.append("encode_skipped_budget")
+            return None
+        row = encoder_input(history.internal_ids, model.max_len)
+        future = self.batcher.submit(model, row, fetch_size(needed, len(excluded), model.n_items))
+        with deadline.stage("queue"):
+            try:
+                async with asyncio.timeout(remaining / 1000.0):
+                    result = await future
+            except TimeoutError:
+                degraded.append("encode_skipped_budget")
+                return None
+        # The batch's compute is reported per stage; "queue" keeps only the waiting.
+        deadline.timings_ms["queue"] -= result.encode_ms + result.retrieve_ms
+        deadline.timings_ms["encode"] = result.encode_ms
+        deadline.timings_ms["retrieve"] = result.retrieve_ms
+        with deadline.stage("filter"):
+            return filter_candidates(result.ids, result.scores, excluded)
+
+    async def _refine(
+        self,
+        model: ServedModel,
+        history: History,
+        ids: np.ndarray,
+        scores: np.ndarray,
+        deadline: Deadline,
+        degraded: list[str],
+    ) -> tuple[np.ndarray, np.ndarray, bool, bool]:
+        settings = self.settings
+        remaining = deadline.remaining_ms()
+        if remaining < settings.refine_min_ms:
+            degraded.append("refine_skipped_budget")
+            self.metrics.refine.labels(outcome="refine_skipped_budget").inc()
+            return ids, scores, False, False
+        n = min(len(ids), settings.refine_candidates)
+        candidates = [
+            self._candidate(model, int(i), float(s))
+            for i, s in zip(ids[:n], scores[:n], strict=True)
+        ]
+        recent = history.internal_ids[-model.max_len :].tolist()
+        past = [self._candidate(model, i, 0.0) for i in recent]
+        with deadline.stage("refine"):
+            try:
+                # The refiner keeps its own deadline; this bound only guards against a bug there.
+                async with asyncio.timeout((remaining + 2.0) / 1000.0):
+                    outcome = await self.refiner.refine(
+                        model_version=model.version,
+                        history=past,
+                        candidates=candidates,
+                        remaining_ms=remaining,
+                    )
+            except TimeoutError:
+                outcome = None
+                reason = "refine_timeout"
+            except Exception:
+                outcome = None
+                reason = "refine_error"
+        if outcome is None:
+            degraded.append(reason)
+            self.metrics.refine.labels(outcome=reason).inc()
+            return ids, scores, False, False
+        degraded.extend(r for r in outcome.degraded if r not in degraded)
+        outcome_label = (
+            "cached" if outcome.from_cache else "refined" if outcome.refined else "not_refined"
+        )
+        self.metrics.refine.labels(outcome=outcome_label).inc()
+        for reason in outcome.degraded:
+            self.metrics.refine.labels(outcome=reason).inc()
+        order = [c.item_id for c in outcome.candidates]
+        new_scores = {c.item_id: c.score for c in outcome.candidates}
+        ids = np.concatenate([np.asarray(order, dtype=np.int64), ids[n:]])
+        scores = np.concatenate(
+            [np.asarray([new_scores[i] for i in order], dtype=np.float32), scores[n:]]
+        )
+        return ids, scores, outcome.refined, outcome.from_cache
+
+    @staticmethod
+    def _candidate(model: ServedModel, item: int, score: float) -> Candidate:
+        return Candidate(
+            item_id=item,
+            external_id=model.external_ids[item],
+            title=model.titles[item],
+            text=model.texts[item],
+            score=score,
+        )
+
+    def _observe(self, timings: dict[str, float], degraded: list[str]) -> None:
+        metrics = self.metrics
+        metrics.observe_timings(timings)
+        metrics.requests.labels(
+            endpoint="recommend", outcome="degraded" if degraded else "ok"
+        ).inc()
+        for reason in degraded:
+            metrics.degraded.labels(reason=reason).inc()

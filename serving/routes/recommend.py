@@ -1,0 +1,22 @@
+from __future__ import annotations
+
+from fastapi import APIRouter, Response
+
+from serving.deps import ModelDep, RecommenderDep
+from serving.schemas import ErrorResponse, RecommendRequest, RecommendResponse
+
+router = APIRouter(tags=["recommend"])
+
+
+@router.post(
+    "/recommend",
+    response_model=RecommendResponse,
+    responses={413: {"model": ErrorResponse}, 422: {"model": ErrorResponse}},
+    summary="Top-k items for a user and/or a history, within a latency budget",
+)
+async def recommend(
+    body: RecommendRequest, model: ModelDep, recommender: RecommenderDep
+) -> Response:
+    result = await recommender.recommend(body, model)
+    # Serialised here once: the model was built by our own code, re-validating it costs latency.
+    return Response(result.model_dump_json(), media_type="application/json")

@@ -1,0 +1,52 @@
+"""Service settings: environment variables with the prefix INTENTREC_ (pydantic-settings)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, SecretStr, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="INTENTREC_", extra="ignore")
+
+    bundle_dir: Path = Path("bundles/current")
+    data_dir: Path = Path(".intentrec")  # embedded Redis data, caches
+    watch_bundle: bool = False  # reload when `bundle_dir` starts pointing elsewhere
+    watch_interval_s: float = Field(2.0, gt=0)
+
+    redis_url: str | None = None  # None: start an embedded redis-server under data_dir
+    # Short: a slow Redis must cost a request milliseconds, not the whole budget.
+    redis_timeout_ms: float = Field(30.0, gt=0)
+    redis_retry_s: float = Field(1.0, gt=0)  # how long a failed store is skipped before a retry
+    # `always`: an acknowledged event is on disk before the answer, so it survives a kill -9.
+    redis_fsync: Literal["always", "everysec"] = "always"
+    history_store_len: int | None = Field(None, ge=1)  # per-user list cap; None: 4 x max_len
+    event_id_ttl_s: int = Field(7 * 24 * 3600, ge=1)  # how long a repeated event_id is detected
+
+    default_budget_ms: float = Field(50.0, ge=1, le=10_000)
+    history_cap: int = Field(500, ge=1)  # most items accepted in a request's `history`
+    max_events_per_request: int = Field(1000, ge=1)
+    max_body_bytes: int = Field(256 * 1024, ge=1024)
+    api_key: SecretStr | None = None  # when set, /events and /admin/* require X-API-Key
+
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+    ort_intra_threads: int = Field(1, ge=0)  # 0: ONNX Runtime picks (all cores)
+    ort_inter_threads: int = Field(1, ge=0)
+    batch_max_size: int = Field(64, ge=1)
+    # 0 takes whatever queued up while the previous batch ran: batching without added latency.
+    batch_max_wait_ms: float = Field(0.0, ge=0)
+
+    llm_base_url: str | None = None
+    llm_model: str | None = None
+    refine_fixed_top: int = Field(5, ge=0)
+    refine_candidates: int = Field(20, ge=1)
+    refine_min_ms: float = Field(5.0, ge=0)  # below this remaining budget refine is skipped
+
+    @model_validator(mode="after")
+    def _check(self) -> Settings:
+        if self.refine_fixed_top >= self.refine_candidates:
+            raise ValueError("refine_fixed_top must be smaller than refine_candidates")
+        return self
