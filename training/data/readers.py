@@ -26,6 +26,7 @@ from training.data.tables import (
     parse_delimited,
     read_bytes,
     require_nonempty,
+    wrong_fields,
 )
 
 FORMATS = ("atomic", "movielens", "text", "csv", "parquet")
@@ -365,9 +366,7 @@ def _read_movies_dat(path: Path) -> pd.DataFrame:
             continue
         fields = line.split("::")
         if len(fields) != 3:
-            raise DataFormatError(
-                path, number, f"found {len(fields)} fields instead of 3", expected
-            )
+            raise DataFormatError(path, number, wrong_fields(len(fields), 3), expected)
         clean, year = _split_title(fields[1])
         genres = ", ".join(g for g in fields[2].split("|") if g and g != "(no genres listed)")
         rows.append((fields[0], clean, year, genres, ""))
@@ -386,18 +385,18 @@ def _read_text(source: Source, columns: Mapping[str, str]) -> RawInteractions:
     path = source.files["inter"]
     expected = EXPECTED["text"]
     text = decode(path, read_bytes(path, expected), ("utf-8", "latin-1"), expected)
+    # pandas sizes the table by the first line: a short first line must be caught here.
+    number, first = next((n, line) for n, line in enumerate(text.splitlines(), 1) if line.strip())
+    if len(first.split()) != 2:
+        problem = wrong_fields(len(first.split()), 2)
+        raise DataFormatError(path, number, problem, expected)
     table = parse_delimited(path, text, sep=r"\s+", expected=expected)
     frame = table.frame
-    if frame.shape[1] > 2:
-        extra = (frame.iloc[:, 2:] != "").any(axis=1).to_numpy()
-        row = int(np.flatnonzero(extra)[0])
-        raise DataFormatError(path, int(table.lines[row]), "more than 2 fields", expected)
-    if frame.shape[1] < 2:
-        raise DataFormatError(path, int(table.lines[0]), "only 1 field", expected)
     # Whitespace-separated fields cannot be empty, so an empty item means a one-field line.
     short = np.flatnonzero((frame[1] == "").to_numpy())
     if len(short):
-        raise DataFormatError(path, int(table.lines[short[0]]), "only 1 field", expected)
+        row = int(short[0])
+        raise DataFormatError(path, int(table.lines[row]), wrong_fields(1, 2), expected)
     return _interactions(path, table, 0, 1, None, expected)
 
 
@@ -415,11 +414,9 @@ def _read_csv(source: Source, columns: Mapping[str, str]) -> RawInteractions:
     user = _pick_required(path, available, "user", columns, expected)
     item = _pick_required(path, available, "item", columns, expected)
     time = _time_column(path, available, columns, expected)
-    wanted = [c for c in (user, item, time) if c]
     table = parse_delimited(
-        path, text, sep=sep, expected=expected, header=True, quoting=csv.QUOTE_MINIMAL,
-        usecols=wanted,
-    )  # fmt: skip
+        path, text, sep=sep, expected=expected, header=True, quoting=csv.QUOTE_MINIMAL
+    )
     return _interactions(path, table, user, item, time, expected)
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import re
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,6 +21,10 @@ class Table:
 
     frame: pd.DataFrame
     lines: np.ndarray
+
+
+def wrong_fields(found: int, wanted: int) -> str:
+    return f"found {found} field{'' if found == 1 else 's'} instead of {wanted}"
 
 
 def read_bytes(path: Path, expected: str) -> bytes:
@@ -57,9 +62,7 @@ def check_field_counts(path: Path, data: bytes, sep: bytes, n_fields: int, expec
     bad = np.flatnonzero((counts != n_fields) & (stripped > 0))
     if len(bad):
         row = int(bad[0])
-        raise DataFormatError(
-            path, row + 1, f"found {int(counts[row])} fields instead of {n_fields}", expected
-        )
+        raise DataFormatError(path, row + 1, wrong_fields(int(counts[row]), n_fields), expected)
 
 
 def parse_delimited(
@@ -70,26 +73,33 @@ def parse_delimited(
     expected: str,
     header: bool = False,
     quoting: int = csv.QUOTE_NONE,
-    usecols: list[str] | None = None,
 ) -> Table:
     """Parse into string columns, blank lines dropped; pandas' own tokenizer errors are turned into
     a DataFormatError at the line pandas names."""
     try:
-        frame = pd.read_csv(
-            io.StringIO(text),
-            sep=sep,
-            header=0 if header else None,
-            dtype=str,
-            keep_default_na=False,
-            skip_blank_lines=False,
-            quoting=quoting,
-            usecols=usecols,
-            engine="c",
-        )
+        with warnings.catch_warnings():
+            # Rows longer than the header make pandas drop cells with only a warning.
+            warnings.simplefilter("error", pd.errors.ParserWarning)
+            frame = pd.read_csv(
+                io.StringIO(text),
+                sep=sep,
+                header=0 if header else None,
+                index_col=False,
+                dtype=str,
+                keep_default_na=False,
+                skip_blank_lines=False,
+                quoting=quoting,
+                engine="c",
+            )
+    except pd.errors.ParserWarning as exc:
+        raise DataFormatError(path, 2, "more fields than the header", expected) from exc
     except pd.errors.ParserError as exc:
-        found = re.search(r"line (\d+)", str(exc))
-        line = int(found.group(1)) if found else None
-        raise DataFormatError(path, line, "wrong number of fields", expected) from exc
+        found = re.search(r"Expected (\d+) fields in line (\d+), saw (\d+)", str(exc))
+        if found is None:
+            raise DataFormatError(path, None, f"unparsable ({exc})", expected) from exc
+        want, line, saw = (int(g) for g in found.groups())
+        problem = wrong_fields(saw, want)
+        raise DataFormatError(path, line, problem, expected) from exc
     except pd.errors.EmptyDataError as exc:
         raise DataFormatError(path, 1, "the file is empty", expected) from exc
     lines = np.arange(len(frame), dtype=np.int64) + (2 if header else 1)
