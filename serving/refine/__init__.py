@@ -1,0 +1,40 @@
+"""The LLM refine stage: an open LLM reorders the candidates below the fixed top under a deadline.
+
+`build_refiner(settings, redis)` is what the serving app calls in its lifespan (see
+docs/architecture.md, "Refine seam").
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from serving.refine.breaker import CircuitBreaker
+from serving.refine.cache import RefineCache
+from serving.refine.client import LLMClient
+from serving.refine.contract import Refiner
+from serving.refine.settings import RefineSettings
+from serving.refine.stage import LLMRefiner
+
+
+def build_refiner(settings: RefineSettings | None = None, redis: Any = None) -> Refiner | None:
+    """The refiner, or None when no LLM is configured (INTENTREC_LLM_BASE_URL unset).
+
+    `settings` defaults to RefineSettings() read from the environment; `redis` is a
+    `redis.asyncio.Redis` for the result cache (None: no cache, every request calls the LLM).
+    """
+    settings = settings if settings is not None else RefineSettings()
+    if not settings.llm_base_url:
+        return None
+    client = LLMClient(
+        settings.llm_base_url,
+        settings.llm_model,
+        api_key=settings.llm_api_key,
+        max_connections=settings.refine_max_in_flight,
+        timeout_s=settings.refine_call_timeout_s,
+    )
+    cache = RefineCache(redis, settings.refine_cache_ttl_s) if redis is not None else None
+    breaker = CircuitBreaker(settings.refine_breaker_failures, settings.refine_breaker_reset_s)
+    return LLMRefiner(settings, client, cache, breaker)
+
+
+__all__ = ["LLMRefiner", "RefineSettings", "build_refiner"]

@@ -1,0 +1,72 @@
+"""Refine results in Redis, keyed by everything the answer depends on."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+from collections.abc import Sequence
+from typing import Any
+
+_PREFIX = "intentrec:refine:"
+
+
+def cache_key(
+    *,
+    model_version: str,
+    llm_model: str,
+    mode: str,
+    blend: float,
+    fixed_top: int,
+    history_ids: Sequence[int],
+    candidate_ids: Sequence[int],
+) -> str:
+    """Key of one refine answer: the bundle, the LLM, how its answer is used, and the input."""
+    payload = json.dumps(
+        [
+            model_version,
+            llm_model,
+            mode,
+            round(blend, 6),
+            fixed_top,
+            list(history_ids),
+            list(candidate_ids),
+        ],
+        separators=(",", ":"),
+    )
+    return _PREFIX + hashlib.sha256(payload.encode()).hexdigest()[:32]
+
+
+class RefineCache:
+    """The refined order (internal ids of all candidates) per key, with a TTL.
+
+    Redis trouble never fails a request: a read that errors or exceeds its timeout is a miss and a
+    failed write is forgotten.
+    """
+
+    def __init__(self, redis: Any, ttl_s: int) -> None:
+        self._redis = redis  # redis.asyncio.Redis
+        self._ttl_s = ttl_s
+
+    async def get(self, key: str, timeout_s: float) -> list[int] | None:
+        if timeout_s <= 0:
+            return None
+        try:
+            raw = await asyncio.wait_for(self._redis.get(key), timeout_s)
+        except Exception:  # any Redis failure is a miss, by design
+            return None
+        if raw is None:
+            return None
+        try:
+            value = json.loads(raw)
+        except ValueError:
+            return None
+        if not isinstance(value, list) or not all(isinstance(v, int) for v in value):
+            return None
+        return value
+
+    async def set(self, key: str, order: Sequence[int]) -> None:
+        try:
+            await self._redis.set(key, json.dumps(list(order)), ex=self._ttl_s)
+        except Exception:  # a lost cache write only costs a later LLM call
+            return

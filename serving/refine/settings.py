@@ -1,0 +1,76 @@
+"""Settings of the LLM refine stage and its embedded server (env prefix INTENTREC_)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from serving.refine.contract import RefineMode
+
+
+class RefineSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="INTENTREC_", extra="ignore")
+
+    # No base URL means no refiner (unless the embedded server is started and sets it).
+    llm_base_url: str | None = None
+    llm_model: str = "smollm2"
+    llm_api_key: str | None = None
+
+    refine_mode: RefineMode = RefineMode.SCORE
+    refine_fixed_top: int = Field(5, ge=0)
+    refine_candidates: int = Field(20, ge=1, le=26)  # score mode labels candidates A..Z
+    # Weight of the LLM's rank in the blend with the encoder's rank (1.0 = LLM order only).
+    refine_blend: float = Field(0.5, ge=0.0, le=1.0)
+    refine_history: int = Field(10, ge=0)  # most recent history titles shown to the LLM
+    refine_title_chars: int = Field(80, ge=8)  # longer item text is cut
+    # top_logprobs asked for in score mode; a vLLM server must allow it (--max-logprobs).
+    refine_top_logprobs: int = Field(20, ge=1)
+
+    # Deadline: the LLM call gets the remaining budget minus this margin (response assembly).
+    refine_safety_margin_ms: float = Field(5.0, ge=0.0)
+    # Below this much time an LLM call cannot succeed: skip without calling.
+    refine_min_call_ms: float = Field(40.0, ge=0.0)
+    refine_cache_timeout_ms: float = Field(10.0, gt=0.0)
+    # Hard limit of one LLM call, also when it finishes in the background.
+    refine_call_timeout_s: float = Field(15.0, gt=0.0)
+
+    refine_max_in_flight: int = Field(8, ge=1)  # LLM calls at once (foreground + background)
+    refine_max_background: int = Field(4, ge=0)  # late calls allowed to finish for the cache
+    refine_breaker_failures: int = Field(3, ge=1)  # consecutive failures that open the breaker
+    refine_breaker_reset_s: float = Field(5.0, gt=0.0)  # open time before one probe call
+
+    refine_cache_ttl_s: int = Field(3600, ge=1)
+    # JSON written by `intentrec evaluate-refine`; `refine=auto` reads the lift from it.
+    refine_lift_file: Path | None = None
+
+    # Embedded server (`intentrec llm serve`).
+    data_dir: Path = Path("var")
+    llm_python: Path | None = (
+        None  # python of the environment holding vllm (scripts/install-llm.sh)
+    )
+    llm_host: str = "127.0.0.1"
+    llm_port: int = Field(8300, ge=1, le=65535)
+    llm_kv_cache_bytes: int = Field(1 << 30, ge=1 << 26)
+    llm_max_model_len: int = Field(2048, ge=256)
+    llm_start_timeout_s: float = Field(300.0, gt=0.0)
+
+    @model_validator(mode="after")
+    def _check(self) -> RefineSettings:
+        if self.refine_fixed_top >= self.refine_candidates:
+            raise ValueError(
+                f"INTENTREC_REFINE_FIXED_TOP ({self.refine_fixed_top}) must be smaller than "
+                f"INTENTREC_REFINE_CANDIDATES ({self.refine_candidates})"
+            )
+        if self.refine_max_background >= self.refine_max_in_flight:
+            raise ValueError(
+                "INTENTREC_REFINE_MAX_BACKGROUND must be smaller than "
+                "INTENTREC_REFINE_MAX_IN_FLIGHT "
+                "(late calls would otherwise shed every new request)"
+            )
+        return self
+
+    @property
+    def lift_file(self) -> Path:
+        return self.refine_lift_file or self.data_dir / "refine_lift.json"

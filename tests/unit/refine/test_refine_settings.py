@@ -1,0 +1,80 @@
+"""Refine settings, the cache key and the lift file."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from pydantic import ValidationError
+
+from serving.refine import build_refiner
+from serving.refine.cache import cache_key
+from serving.refine.contract import RefineMode, RefinePolicy
+from serving.refine.lift import read_lift, write_lift
+from serving.refine.settings import RefineSettings
+
+
+def test_settings_come_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("INTENTREC_LLM_BASE_URL", "http://127.0.0.1:9/v1")
+    monkeypatch.setenv("INTENTREC_REFINE_MODE", "generate")
+    monkeypatch.setenv("INTENTREC_REFINE_BLEND", "0.25")
+    settings = RefineSettings()
+    assert settings.refine_mode is RefineMode.GENERATE
+    assert settings.refine_blend == 0.25
+    assert settings.refine_fixed_top == 5 and settings.refine_candidates == 20
+
+
+def test_fixed_top_must_leave_something_to_reorder() -> None:
+    with pytest.raises(ValidationError, match="REFINE_FIXED_TOP"):
+        RefineSettings(refine_fixed_top=20, refine_candidates=20)
+
+
+def test_no_llm_url_means_no_refiner(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("INTENTREC_LLM_BASE_URL", raising=False)
+    assert build_refiner(RefineSettings(llm_base_url=None), None) is None
+
+
+def test_cache_key_changes_with_every_input() -> None:
+    base = dict(
+        model_version="v1",
+        llm_model="m",
+        mode="score",
+        blend=0.5,
+        fixed_top=5,
+        history_ids=[1, 2],
+        candidate_ids=[3, 4],
+    )
+    key = cache_key(**base)  # type: ignore[arg-type]
+    assert key == cache_key(**base)  # type: ignore[arg-type]
+    for field, value in [
+        ("model_version", "v2"),
+        ("llm_model", "n"),
+        ("mode", "generate"),
+        ("blend", 0.6),
+        ("fixed_top", 0),
+        ("history_ids", [2, 1]),
+        ("candidate_ids", [4, 3]),
+    ]:
+        assert cache_key(**{**base, field: value}) != key  # type: ignore[arg-type]
+
+
+async def test_auto_policy_follows_the_lift_file(tmp_path: Path) -> None:
+    lift_file = tmp_path / "lift.json"
+    settings = RefineSettings(llm_base_url="http://127.0.0.1:9/v1", refine_lift_file=lift_file)
+
+    async def wants_auto() -> bool:
+        refiner = build_refiner(settings, None)
+        assert refiner is not None
+        try:
+            return refiner.wants(RefinePolicy.AUTO)
+        finally:
+            await refiner.aclose()
+
+    assert not await wants_auto()  # no measurement: no refine
+    write_lift(lift_file, "smollm2", "score", {"lift_ndcg10": -0.01})
+    assert read_lift(lift_file, "smollm2", "score") == -0.01
+    assert not await wants_auto()
+    write_lift(lift_file, "smollm2", "score", {"lift_ndcg10": 0.0})
+    write_lift(lift_file, "smollm2", "generate", {"lift_ndcg10": -1.0})
+    assert await wants_auto()
+    assert read_lift(lift_file, "smollm2", "generate") == -1.0
