@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
+
+if TYPE_CHECKING:
+    from training.data import SequenceDataset
 
 PathArg = Annotated[Path, typer.Argument(help="Data set folder or file.")]
 FormatOpt = Annotated[
@@ -25,11 +28,14 @@ KCoreOpt = Annotated[
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON object instead of a table.")]
 
 
-def _load(path: Path, fmt: str | None, columns: str | None, k_core: int, use_cache: bool = True):
+def _load(
+    path: Path, fmt: str | None, columns: str | None, k_core: int, cache_dir: str | None = None
+) -> SequenceDataset:
+    """Load, or exit with status 2 and the reader's message on bad input."""
     from training.data import DataFormatError, load_dataset
 
     try:
-        return load_dataset(path, fmt=fmt, columns=columns, k_core=k_core, use_cache=use_cache)
+        return load_dataset(path, fmt=fmt, columns=columns, k_core=k_core, cache_dir=cache_dir)
     except (DataFormatError, ValueError, FileNotFoundError) as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from exc
@@ -113,14 +119,12 @@ def bench_data(
     import tempfile
     import time
 
-    from training.data import load_dataset
-
     with tempfile.TemporaryDirectory(prefix="intentrec-bench-data-") as cache_dir:
         start = time.perf_counter()
-        dataset = load_dataset(path, fmt=fmt, columns=columns, k_core=k_core, cache_dir=cache_dir)
+        dataset = _load(path, fmt, columns, k_core, cache_dir)
         cold = time.perf_counter() - start
         start = time.perf_counter()
-        load_dataset(path, fmt=fmt, columns=columns, k_core=k_core, cache_dir=cache_dir)
+        _load(path, fmt, columns, k_core, cache_dir)
         warm = time.perf_counter() - start
     peak_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux
     figures = {

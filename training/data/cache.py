@@ -59,17 +59,18 @@ def cache_path(cache_dir: Path, name: str, key: str) -> Path:
 
 def load_cached(path: Path) -> SequenceDataset | None:
     """The cached data set, or None when absent or unreadable (it is then rebuilt)."""
+    if not path.is_file():
+        return None
+    # A truncated, foreign or outdated entry can fail in many ways; each means "rebuild it".
     try:
         with path.open("rb") as handle:
             entry = pickle.load(handle)
-    except (OSError, pickle.UnpicklingError, EOFError, AttributeError, ValueError):
+        if entry.pop("version") != CACHE_VERSION:
+            return None
+        lengths, flat = entry.pop("lengths"), entry.pop("flat")
+        return SequenceDataset(sequences=np.split(flat, np.cumsum(lengths)[:-1]), **entry)
+    except Exception:
         return None
-    if not isinstance(entry, dict) or entry.get("version") != CACHE_VERSION:
-        return None
-    lengths = entry.pop("lengths")
-    flat = entry.pop("flat")
-    entry.pop("version")
-    return SequenceDataset(sequences=np.split(flat, np.cumsum(lengths)[:-1]), **entry)
 
 
 def save_cached(path: Path, dataset: SequenceDataset) -> None:
