@@ -1,7 +1,8 @@
 """Format readers: every supported layout becomes one `RawInteractions`.
 
 Formats (`fmt`): `atomic` (RecBole `*.inter` + optional `*.item`, typed `name:type` headers),
-`movielens` (`u.data` + `u.item`, or `ratings.dat` + `movies.dat`), `text` (one `user item` action
+`movielens` (`u.data` + `u.item`, or `ratings.dat` + `movies.dat`; the newer `ratings.csv` +
+`movies.csv` layout is read as `csv` with its metadata), `text` (one `user item` action
 per line, file order is time), `csv` and `parquet` (a column mapping picks user, item, time).
 """
 
@@ -48,6 +49,7 @@ _ML100K_GENRES = (
     "Drama", "Fantasy", "Film-Noir", "Horror", "Musical", "Mystery", "Romance", "Sci-Fi",
     "Thriller", "War", "Western",
 )  # fmt: skip
+_RATINGS_FILES = ("u.data", "ratings.dat", "ratings.csv")
 _TITLE_YEAR = re.compile(r"^(?P<title>.*?)\s*\((?P<year>\d{4})\)\s*$")
 
 EXPECTED = {
@@ -61,6 +63,7 @@ EXPECTED = {
     "movies.dat": "MovieLens movies.dat: `id::title (year)::Genre|Genre`",
     "text": "one action per line: `user item` (whitespace-separated), in time order",
     "csv": "a CSV file with a header row holding the user, item (and time) columns",
+    "movies.csv": "MovieLens movies.csv: header `movieId,title,genres`, genres `A|B`",
     "parquet": "a Parquet file holding the user, item (and time) columns",
 }
 
@@ -117,7 +120,7 @@ def detect_source(path: Path | str, fmt: str | None = None) -> Source:
     if path.is_dir():
         return _detect_folder(path, fmt)
     fmt = fmt or _format_of_file(path)
-    name = path.parent.name if path.name in ("u.data", "ratings.dat") else path.stem
+    name = path.parent.name if path.name in _RATINGS_FILES else path.stem
     if fmt == "atomic":
         return Source(fmt, name, {"inter": path, **_optional(path.with_suffix(".item"), "item")})
     if fmt == "movielens":
@@ -127,6 +130,8 @@ def detect_source(path: Path | str, fmt: str | None = None) -> Source:
         extra = {**_optional(path.parent / "u.item", "u.item")}
         extra |= _optional(path.parent / "u.genre", "u.genre")
         return Source(fmt, name, {"u.data": path, **extra})
+    if fmt == "csv" and path.name == "ratings.csv":
+        return Source(fmt, name, {"inter": path, **_optional(path.parent / "movies.csv", "movies")})
     return Source(fmt, name, {"inter": path})
 
 
@@ -159,6 +164,8 @@ def _detect_folder(folder: Path, fmt: str | None) -> Source:
         for ratings in ("u.data", "ratings.dat"):
             if (folder / ratings).is_file():
                 return detect_source(folder / ratings, "movielens")
+    if fmt in (None, "csv") and (folder / "ratings.csv").is_file():
+        return detect_source(folder / "ratings.csv", "csv")
     suffixes = {
         "csv": (".csv", ".tsv"),
         "parquet": (".parquet", ".pq"),
@@ -417,7 +424,27 @@ def _read_csv(source: Source, columns: Mapping[str, str]) -> RawInteractions:
     table = parse_delimited(
         path, text, sep=sep, expected=expected, header=True, quoting=csv.QUOTE_MINIMAL
     )
-    return _interactions(path, table, user, item, time, expected)
+    raw = _interactions(path, table, user, item, time, expected)
+    if "movies" in source.files:
+        raw.items_meta = _read_movies_csv(source.files["movies"])
+    return raw
+
+
+def _read_movies_csv(path: Path) -> pd.DataFrame:
+    expected = EXPECTED["movies.csv"]
+    text = decode(path, read_bytes(path, expected), ("utf-8", "latin-1"), expected)
+    table = parse_delimited(
+        path, text, sep=",", expected=expected, header=True, quoting=csv.QUOTE_MINIMAL
+    )
+    missing = [c for c in ("movieId", "title", "genres") if c not in table.frame.columns]
+    if missing:
+        raise DataFormatError(path, 1, f"no column(s) {', '.join(missing)}", expected)
+    rows = []
+    for item, title, genres in table.frame[["movieId", "title", "genres"]].itertuples(index=False):
+        clean, year = _split_title(title)
+        names = ", ".join(g for g in genres.split("|") if g and g != "(no genres listed)")
+        rows.append((item, clean, year, names, ""))
+    return _meta_frame(rows)
 
 
 def _read_parquet(source: Source, columns: Mapping[str, str]) -> RawInteractions:

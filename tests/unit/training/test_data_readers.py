@@ -131,6 +131,28 @@ def test_csv_with_mapping_and_with_default_names(tmp_path: Path) -> None:
     assert (raw.users.tolist(), raw.items.tolist(), raw.timestamps.tolist()) == (["1"], ["5"], [10])
 
 
+def test_movielens_latest_csv_layout(tmp_path: Path) -> None:
+    write(tmp_path / "ratings.csv", "userId,movieId,rating,timestamp\n1,2,4.0,10\n1,9,3.5,5\n")
+    write(tmp_path / "tags.csv", "userId,movieId,tag,timestamp\n")
+    write(
+        tmp_path / "movies.csv",
+        'movieId,title,genres\n2,"Jumanji, The (1995)",Adventure|Children\n9,Heat,Crime\n',
+    )
+    source = detect_source(tmp_path)
+    assert (source.fmt, source.name, set(source.files)) == (
+        "csv",
+        tmp_path.name,
+        {"inter", "movies"},
+    )
+    raw = read_source(source)
+    assert raw.items.tolist() == ["2", "9"] and raw.timestamps.tolist() == [10, 5]
+    assert raw.items_meta.loc["2"].tolist() == ["Jumanji, The", "1995", "Adventure, Children", ""]
+    assert raw.items_meta.loc["9"].tolist() == ["Heat", "", "Crime", ""]
+    write(tmp_path / "movies.csv", "id,name\n2,x\n")
+    with pytest.raises(DataFormatError, match=r"movies.csv, line 1: no column\(s\) movieId"):
+        read_source(source)
+
+
 def test_tsv_is_read_as_csv_with_tabs(tmp_path: Path) -> None:
     path = write(tmp_path / "d.tsv", "user\titem\ttime\nu\ti\t1.5\n")
     raw = read(path)
