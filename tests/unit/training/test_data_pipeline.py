@@ -150,8 +150,12 @@ def test_shipped_ml100k_loads_in_full(tmp_path: Path) -> None:
     assert dataset.name == "ml-100k"
     assert dataset.item_titles[1] == "Toy Story"
     assert "genres: Animation, Children's, Comedy" in dataset.item_texts[1]
-    # User "1" against a plain-Python reading of the file: sort by (timestamp, line).
+    # Every user against a plain-Python reading of the file: sort by (timestamp, line).
     with (ML100K / "ml-100k.inter").open() as handle:
         rows = list(csv.reader(handle, delimiter="\t"))[1:]
-    mine = sorted((float(r[3]), n, r[1]) for n, r in enumerate(rows) if r[0] == "1")
-    assert external(dataset, "1") == [item for _, _, item in mine]
+    by_user: dict[str, list[tuple[float, int, str]]] = {}
+    for line, (user, item, _, stamp) in enumerate(rows):
+        by_user.setdefault(user, []).append((float(stamp), line, item))
+    assert sorted(by_user, key=int) == dataset.user_ids
+    for user, actions in by_user.items():
+        assert external(dataset, user) == [item for _, _, item in sorted(actions)]
