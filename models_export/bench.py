@@ -141,3 +141,77 @@ def time_calls(fn: Callable[[], object], repeats: int, warmup: int) -> tuple[flo
         fn()
         timings.append(time.perf_counter() - started)
     return _percentiles_ms(timings)
+
+
+def bench_encode_arch(
+    arch: str,
+    *,
+    batches: tuple[int, ...] = (1, 64),
+    seq_len: int = 50,
+    n_items: int = 10_000,
+    dim: int = 64,
+    layers: int = 2,
+    intents: int = 4,
+    threads: int = 2,
+    repeats: int = 200,
+    workdir: Any = None,
+) -> list[dict[str, Any]]:
+    """torch eager vs ONNX Runtime (the stored, optimised graph) on one encoder with random
+    weights (latency does not depend on the weights). Both get `threads` intra-op threads."""
+    import tempfile
+    from pathlib import Path
+
+    import torch
+
+    from models_export.onnx_export import INPUT_NAME, OUTPUT_NAME, export_onnx, optimize_onnx
+    from models_export.verify import open_encoder
+    from training.models import build_model
+
+    config: dict[str, Any] = {
+        "arch": arch,
+        "n_items": n_items,
+        "dim": dim,
+        "layers": layers,
+        "max_len": seq_len,
+    }
+    if arch == "disen":
+        config["intents"] = intents
+    model = build_model(config).eval()
+    torch.set_num_threads(threads)
+    with tempfile.TemporaryDirectory(dir=workdir) as tmp:
+        raw, optimised = Path(tmp) / "raw.onnx", Path(tmp) / "encoder.onnx"
+        export_onnx(model, raw)
+        optimize_onnx(raw, optimised)
+        session = open_encoder(optimised, threads=threads)
+
+    rows = []
+    rng = np.random.default_rng(0)
+    for batch in batches:
+        item_seq = rng.integers(1, n_items + 1, size=(batch, seq_len), dtype=np.int64)
+        tensor = torch.from_numpy(item_seq)
+        runs = max(20, repeats if batch == 1 else repeats // 4)
+
+        def run_torch(tensor: Any = tensor) -> object:
+            with torch.inference_mode():
+                return model.encode(tensor)
+
+        def run_ort(item_seq: np.ndarray = item_seq) -> object:
+            return session.run([OUTPUT_NAME], {INPUT_NAME: item_seq})
+
+        torch_p50, torch_p99 = time_calls(run_torch, runs, warmup=10)
+        ort_p50, ort_p99 = time_calls(run_ort, runs, warmup=10)
+        rows.append(
+            {
+                "arch": arch,
+                "batch": batch,
+                "seq": seq_len,
+                "torch_p50_ms": round(torch_p50, 3),
+                "torch_p99_ms": round(torch_p99, 3),
+                "ort_p50_ms": round(ort_p50, 3),
+                "ort_p99_ms": round(ort_p99, 3),
+                "speedup_p50": round(torch_p50 / ort_p50, 2),
+                "runs": runs,
+                "threads": threads,
+            }
+        )
+    return rows

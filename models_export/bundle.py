@@ -204,7 +204,11 @@ def load_manifest(bundle_dir: Path | str) -> Manifest:
     try:
         return Manifest.model_validate(raw)
     except ValidationError as exc:
-        raise BundleError(file, f"invalid manifest: {exc}") from exc
+        problems = "; ".join(
+            f"{'.'.join(str(part) for part in error['loc'])}: {error['msg']}"
+            for error in exc.errors()
+        )
+        raise BundleError(file, f"invalid manifest ({problems})") from exc
 
 
 def check_files(bundle_dir: Path | str, manifest: Manifest) -> list[str]:

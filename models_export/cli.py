@@ -130,6 +130,61 @@ def bench_retrieval_command(
             )
 
 
+def bench_encode_command(
+    archs: str = typer.Option("sasrec,disen", help="Encoders, comma separated."),
+    batches: str = typer.Option("1,64", help="Batch sizes, comma separated."),
+    seq: int = typer.Option(50, help="Sequence length (full, no padding)."),
+    n_items: int = typer.Option(10_000, help="Catalog size of the random-weight encoders."),
+    dim: int = typer.Option(64),
+    layers: int = typer.Option(2),
+    intents: int = typer.Option(4, help="K for disen."),
+    threads: int = typer.Option(2, help="Intra-op threads for both torch and ONNX Runtime."),
+    repeats: int = typer.Option(200, help="Timed calls at batch 1 (a quarter at larger batches)."),
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
+) -> None:
+    """Encoder latency: ONNX Runtime vs torch eager (median and p99 per call, speed-up)."""
+    from models_export.bench import bench_encode_arch
+
+    rows = []
+    for arch in archs.split(","):
+        if not as_json:
+            console.print(f"{arch}: exporting and timing ...")
+        rows += bench_encode_arch(
+            arch,
+            batches=tuple(int(b) for b in batches.split(",")),
+            seq_len=seq,
+            n_items=n_items,
+            dim=dim,
+            layers=layers,
+            intents=intents,
+            threads=threads,
+            repeats=repeats,
+        )
+    target = {"speedup_p50_at_batch_1": 2.0}
+    if as_json:
+        print(json.dumps({"bench": "encode", "results": rows, "targets": target}))
+        return
+    columns = {
+        "arch": "arch",
+        "batch": "batch",
+        "seq": "seq",
+        "torch_p50_ms": "torch p50 ms",
+        "torch_p99_ms": "torch p99 ms",
+        "ort_p50_ms": "ORT p50 ms",
+        "ort_p99_ms": "ORT p99 ms",
+        "speedup_p50": "torch/ORT",
+        "threads": "thr",
+    }
+    _print_table(f"encoder latency, dim {dim}, {layers} layers, {n_items} items", rows, columns)
+    for row in rows:
+        if row["batch"] == 1:
+            ok = row["speedup_p50"] >= target["speedup_p50_at_batch_1"]
+            console.print(
+                f"target {row['arch']} batch 1: ORT >= 2x faster than torch eager: "
+                f"{'[green]met[/]' if ok else '[red]missed[/]'} ({row['speedup_p50']}x)"
+            )
+
+
 def register(app: typer.Typer, bench: typer.Typer) -> None:
     """Add this package's commands to the `intentrec` CLI."""
     app.command("export")(export_command)
@@ -137,3 +192,4 @@ def register(app: typer.Typer, bench: typer.Typer) -> None:
     bundle.command("verify")(verify_command)
     app.add_typer(bundle, name="bundle")
     bench.command("retrieval")(bench_retrieval_command)
+    bench.command("encode")(bench_encode_command)
