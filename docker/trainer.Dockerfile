@@ -1,0 +1,40 @@
+# syntax=docker/dockerfile:1.7
+# The one-shot training + export job (compose profile `train`):
+#   docker build -f docker/trainer.Dockerfile -t intentrec-trainer .
+#   docker run --rm -v intentrec_bundles:/bundles intentrec-trainer
+# torch is installed first and explicitly from the CPU wheel index: a bare `torch` requirement
+# would pull a multi-GB CUDA build. Outside Docker the same first step is
+#   pip install torch==2.13.0 --index-url https://download.pytorch.org/whl/cpu
+# and then `pip install 'intentrec[train,cpu]'` (export needs onnxruntime and faiss for its checks).
+
+ARG PYTHON_VERSION=3.11
+ARG TORCH_VERSION=2.13.0
+ARG TORCH_INDEX_URL=https://download.pytorch.org/whl/cpu
+
+FROM python:${PYTHON_VERSION}-slim-bookworm AS build
+ARG TORCH_VERSION
+ARG TORCH_INDEX_URL
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends build-essential \
+    && rm -rf /var/lib/apt/lists/*
+ENV PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1
+RUN python -m venv /opt/venv \
+    && /opt/venv/bin/pip install "torch==${TORCH_VERSION}" --index-url "${TORCH_INDEX_URL}"
+WORKDIR /src
+COPY . .
+RUN /opt/venv/bin/pip install ".[train,cpu]"
+
+FROM python:${PYTHON_VERSION}-slim-bookworm AS trainer
+RUN groupadd --system --gid 10001 intentrec \
+    && useradd --system --uid 10001 --gid intentrec --home-dir /work --create-home intentrec \
+    && mkdir -p /runs /bundles \
+    && chown intentrec:intentrec /runs /bundles
+COPY --from=build /opt/venv /opt/venv
+# The shipped ml-100k copy (with its NOTICE) is the default training set.
+COPY --chown=intentrec:intentrec data/ml-100k /work/data/ml-100k
+ENV PATH=/opt/venv/bin:$PATH PYTHONUNBUFFERED=1
+USER intentrec
+WORKDIR /work
+VOLUME ["/runs", "/bundles"]
+# Overridden by compose's `trainer` service; this default does the same job.
+CMD ["sh", "-c", "intentrec train --data data/ml-100k --model sasrec --out /runs/ml-100k && intentrec export /runs/ml-100k --out /bundles"]
