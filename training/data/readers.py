@@ -252,7 +252,7 @@ def _interactions(
 def _atomic_table(path: Path, expected: str) -> Table:
     """Parse an atomic file into a table whose columns are the bare field names."""
     data = read_bytes(path, expected)
-    text = decode(path, data, ("utf-8", "latin-1"), expected)
+    text = decode(data)
     header = text.split("\n", 1)[0].rstrip("\r").split("\t")
     names: list[str] = []
     for cell in header:
@@ -317,7 +317,7 @@ def _read_movielens(source: Source, columns: Mapping[str, str]) -> RawInteractio
         expected = EXPECTED["u.data"]
         data = read_bytes(path, expected)
         check_field_counts(path, data, b"\t", 4, expected)
-        text = decode(path, data, ("utf-8", "latin-1"), expected)
+        text = decode(data)
         table = parse_delimited(path, text, sep="\t", expected=expected)
         raw = _interactions(path, table, 0, 1, 3, expected)
         if "u.item" in source.files:
@@ -329,7 +329,7 @@ def _read_movielens(source: Source, columns: Mapping[str, str]) -> RawInteractio
     # `::` is two one-char separators with an empty field between: the fast C parser handles
     # that, where a multi-char separator would need the slow Python engine.
     check_field_counts(path, data, b":", 7, expected)
-    text = decode(path, data, ("utf-8", "latin-1"), expected)
+    text = decode(data)
     table = parse_delimited(path, text, sep=":", expected=expected)
     raw = _interactions(path, table, 0, 2, 6, expected)
     if "movies.dat" in source.files:
@@ -346,13 +346,11 @@ def _read_u_item(path: Path, genre_path: Path | None) -> pd.DataFrame:
     expected = EXPECTED["u.item"]
     genres = list(_ML100K_GENRES)
     if genre_path is not None:
-        genre_text = decode(
-            genre_path, genre_path.read_bytes(), ("utf-8", "latin-1"), "genre|index"
-        )
+        genre_text = decode(genre_path.read_bytes())
         genres = [line.split("|")[0] for line in genre_text.splitlines() if line.strip()]
     data = read_bytes(path, expected)
     check_field_counts(path, data, b"|", 5 + len(genres), expected)
-    text = decode(path, data, ("latin-1",), expected)
+    text = decode(data)
     table = parse_delimited(path, text, sep="|", expected=expected)
     frame = table.frame
     flags = frame.iloc[:, 5:].to_numpy() == "1"
@@ -366,7 +364,7 @@ def _read_u_item(path: Path, genre_path: Path | None) -> pd.DataFrame:
 
 def _read_movies_dat(path: Path) -> pd.DataFrame:
     expected = EXPECTED["movies.dat"]
-    text = decode(path, read_bytes(path, expected), ("utf-8", "latin-1"), expected)
+    text = decode(read_bytes(path, expected))
     rows = []
     for number, line in enumerate(text.splitlines(), start=1):
         if not line.strip():
@@ -391,7 +389,7 @@ def _meta_frame(rows: list[tuple[str, str, str, str, str]]) -> pd.DataFrame:
 def _read_text(source: Source, columns: Mapping[str, str]) -> RawInteractions:
     path = source.files["inter"]
     expected = EXPECTED["text"]
-    text = decode(path, read_bytes(path, expected), ("utf-8", "latin-1"), expected)
+    text = decode(read_bytes(path, expected))
     # pandas sizes the table by the first line: a short first line must be caught here.
     number, first = next((n, line) for n, line in enumerate(text.splitlines(), 1) if line.strip())
     if len(first.split()) != 2:
@@ -413,7 +411,7 @@ def _read_text(source: Source, columns: Mapping[str, str]) -> RawInteractions:
 def _read_csv(source: Source, columns: Mapping[str, str]) -> RawInteractions:
     path = source.files["inter"]
     expected = EXPECTED["csv"]
-    text = decode(path, read_bytes(path, expected), ("utf-8", "latin-1"), expected)
+    text = decode(read_bytes(path, expected))
     first = text.split("\n", 1)[0]
     sep = "\t" if path.suffix.lower() == ".tsv" or ("\t" in first and "," not in first) else ","
     header = next(csv.reader([first], delimiter=sep))
@@ -432,7 +430,7 @@ def _read_csv(source: Source, columns: Mapping[str, str]) -> RawInteractions:
 
 def _read_movies_csv(path: Path) -> pd.DataFrame:
     expected = EXPECTED["movies.csv"]
-    text = decode(path, read_bytes(path, expected), ("utf-8", "latin-1"), expected)
+    text = decode(read_bytes(path, expected))
     table = parse_delimited(
         path, text, sep=",", expected=expected, header=True, quoting=csv.QUOTE_MINIMAL
     )

@@ -34,17 +34,13 @@ def read_bytes(path: Path, expected: str) -> bytes:
     return data
 
 
-def decode(path: Path, data: bytes, encodings: tuple[str, ...], expected: str) -> str:
-    """Decode with the first encoding that fits; a failure names the line of the bad byte."""
-    error: UnicodeDecodeError | None = None
-    for encoding in encodings:
-        try:
-            return data.decode(encoding)
-        except UnicodeDecodeError as exc:
-            error = error or exc
-    assert error is not None
-    line = data[: error.start].count(b"\n") + 1
-    raise DataFormatError(path, line, f"bytes not valid {'/'.join(encodings)}", expected)
+def decode(data: bytes) -> str:
+    """UTF-8 (a byte-order mark allowed), else Latin-1 (older MovieLens files), which accepts
+    any byte."""
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        return data.decode("latin-1")
 
 
 def check_field_counts(path: Path, data: bytes, sep: bytes, n_fields: int, expected: str) -> None:

@@ -280,3 +280,15 @@ def test_latin1_atomic_file_falls_back_from_utf8(tmp_path: Path) -> None:
     write(tmp_path / "x.inter", "user_id:token\titem_id:token\n1\t2\n")
     write(tmp_path / "x.item", "item_id:token\ttitle:token_seq\n2\tAmélie\n", encoding="latin-1")
     assert read(tmp_path / "x.inter").items_meta.loc["2", "title"] == "Amélie"
+
+
+def test_windows_line_ends_and_byte_order_mark(tmp_path: Path) -> None:
+    inter = tmp_path / "w.inter"
+    inter.write_bytes("\ufeffuser_id:token\titem_id:token\r\n1\t2\r\n1\t3\r\n".encode())
+    assert read(inter).items.tolist() == ["2", "3"]
+    table = tmp_path / "w.csv"
+    table.write_bytes("\ufeffuser,item,time\r\na,b,1\r\n".encode())
+    assert read(table).timestamps.tolist() == [1]
+    log = tmp_path / "w.txt"
+    log.write_bytes(b"a b\r\na c\r\n")
+    assert read(log).items.tolist() == ["b", "c"]
