@@ -238,7 +238,7 @@ def _interactions(
 ) -> RawInteractions:
     require_nonempty(path, table, user, "user id", expected)
     require_nonempty(path, table, item, "item id", expected)
-    stamps = numeric_column(path, table, time, "timestamp", expected) if time else None
+    stamps = None if time is None else numeric_column(path, table, time, "timestamp", expected)
     return RawInteractions(
         users=table.frame[user].to_numpy(dtype=object),
         items=table.frame[item].to_numpy(dtype=object),
