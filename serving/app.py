@@ -75,6 +75,8 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     await state.store.probe()  # a store down at start degrades, it does not stop the service
     batcher = MicroBatcher(settings.batch_max_size, settings.batch_max_wait_ms, state.metrics)
     batcher.start()
+    await batcher.warm_up(model)
+    state.holder.warm_up = batcher.warm_up
     refiner = _build_refiner(settings, redis)
     state.recommender = Recommender(settings, state.metrics, batcher, state.store, refiner)
     tasks.append(asyncio.create_task(_watch_store(app), name="store-watch"))

@@ -18,6 +18,13 @@ from serving.metrics import Metrics
 from serving.model import EncodeResult, ServedModel
 
 
+def _init_worker() -> None:
+    # OpenMP settings are per thread: without this FAISS would start a team of all cores here.
+    from models_export.index import set_threads
+
+    set_threads(1)
+
+
 @dataclass(slots=True)
 class _Job:
     model: ServedModel
@@ -33,7 +40,9 @@ class MicroBatcher:
         self.metrics = metrics
         self._queue: deque[_Job] = deque()
         self._wakeup = asyncio.Event()
-        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="encoder")
+        self._executor = ThreadPoolExecutor(
+            max_workers=1, thread_name_prefix="encoder", initializer=_init_worker
+        )
         self._task: asyncio.Task | None = None
 
     def start(self) -> None:
@@ -48,6 +57,12 @@ class MicroBatcher:
             if not job.future.done():
                 job.future.cancel()
         self._executor.shutdown(wait=True)
+
+    async def warm_up(self, model: ServedModel) -> None:
+        """One batch through the worker thread, so the first request does not pay its start."""
+        row = np.zeros(model.max_len, dtype=np.int64)
+        row[-1] = int(model.popular_order[0])
+        await self.submit(model, row, 10)
 
     def submit(
         self, model: ServedModel, row: np.ndarray, fetch: int

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 from models_export.bundle import BundleError, resolve_bundle
@@ -22,6 +23,8 @@ class ModelHolder:
         self.metrics = metrics
         self._current: ServedModel | None = None
         self._lock = asyncio.Lock()
+        # Set once the batcher runs: a new model's first batch goes through it before the swap.
+        self.warm_up: Callable[[ServedModel], Awaitable[None]] | None = None
 
     @property
     def current(self) -> ServedModel:
@@ -44,6 +47,8 @@ class ModelHolder:
             except Exception:
                 self.metrics.bundle_reloads.labels(outcome="failed").inc()
                 raise
+            if self.warm_up is not None:
+                await self.warm_up(model)
             old, self._current = self._current, model
             self.metrics.set_bundle(model.version)
             self.metrics.bundle_reloads.labels(outcome="ok").inc()
