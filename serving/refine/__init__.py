@@ -15,14 +15,27 @@ from serving.refine.contract import Refiner
 from serving.refine.settings import RefineSettings
 from serving.refine.stage import LLMRefiner
 
+# Fields the service's own settings share with RefineSettings; theirs win when given.
+_SHARED = ("llm_base_url", "llm_model", "refine_fixed_top", "refine_candidates", "data_dir")
 
-def build_refiner(settings: RefineSettings | None = None, redis: Any = None) -> Refiner | None:
+
+def refine_settings(settings: Any = None) -> RefineSettings:
+    """RefineSettings from the environment, with the shared fields of `settings` (e.g. the
+    service's Settings) laid over them."""
+    if isinstance(settings, RefineSettings):
+        return settings
+    shared = {f: getattr(settings, f, None) for f in _SHARED}
+    return RefineSettings(**{k: v for k, v in shared.items() if v is not None})
+
+
+def build_refiner(settings: Any = None, redis: Any = None) -> Refiner | None:
     """The refiner, or None when no LLM is configured (INTENTREC_LLM_BASE_URL unset).
 
-    `settings` defaults to RefineSettings() read from the environment; `redis` is a
-    `redis.asyncio.Redis` for the result cache (None: no cache, every request calls the LLM).
+    `settings`: RefineSettings, or the service's Settings (its LLM and refine fields are used,
+    the rest of RefineSettings comes from the environment), or None (all from the environment).
+    `redis`: a `redis.asyncio.Redis` for the result cache (None: no cache).
     """
-    settings = settings if settings is not None else RefineSettings()
+    settings = refine_settings(settings)
     if not settings.llm_base_url:
         return None
     client = LLMClient(
@@ -37,4 +50,4 @@ def build_refiner(settings: RefineSettings | None = None, redis: Any = None) -> 
     return LLMRefiner(settings, client, cache, breaker)
 
 
-__all__ = ["LLMRefiner", "RefineSettings", "build_refiner"]
+__all__ = ["LLMRefiner", "RefineSettings", "build_refiner", "refine_settings"]

@@ -21,6 +21,7 @@ class LLMClient:
         api_key: str | None = None,
         max_connections: int = 16,
         timeout_s: float = 15.0,
+        transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
         headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
         self.model = model
@@ -31,6 +32,7 @@ class LLMClient:
             limits=httpx.Limits(
                 max_connections=max_connections, max_keepalive_connections=max_connections
             ),
+            transport=transport,
         )
 
     async def _chat(self, body: dict[str, Any]) -> dict[str, Any]:

@@ -46,7 +46,7 @@ class RefineSettings(BaseSettings):
     refine_lift_file: Path | None = None
 
     # Embedded server (`intentrec llm serve`).
-    data_dir: Path = Path("var")
+    data_dir: Path = Path(".intentrec")  # same default as the service: converted models go here
     llm_python: Path | None = (
         None  # python of the environment holding vllm (scripts/install-llm.sh)
     )

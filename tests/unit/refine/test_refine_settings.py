@@ -78,3 +78,18 @@ async def test_auto_policy_follows_the_lift_file(tmp_path: Path) -> None:
     write_lift(lift_file, "smollm2", "generate", {"lift_ndcg10": -1.0})
     assert await wants_auto()
     assert read_lift(lift_file, "smollm2", "generate") == -1.0
+
+
+def test_the_service_settings_fields_win_over_the_environment(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from serving.refine import refine_settings
+    from serving.settings import Settings
+
+    monkeypatch.setenv("INTENTREC_REFINE_BLEND", "0.75")
+    service = Settings(llm_base_url="http://127.0.0.1:9/v1", refine_fixed_top=3, llm_model=None)
+    settings = refine_settings(service)
+    assert settings.llm_base_url == "http://127.0.0.1:9/v1"
+    assert settings.refine_fixed_top == 3
+    assert settings.llm_model == "smollm2"  # theirs is unset: the default stays
+    assert settings.refine_blend == 0.75

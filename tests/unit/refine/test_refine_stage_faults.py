@@ -1,0 +1,139 @@
+"""The refiner's handling of broken answers.
+
+A fake LLM (httpx.MockTransport) stands in here on purpose: the real embedded server always
+returns well-formed completions, so garbage bodies, error statuses and answers that name no
+candidate cannot be provoked from it. Everything else is tested against the real server in
+tests/e2e/refine/.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+
+import httpx
+
+from serving.refine.breaker import BreakerState
+from serving.refine.client import LLMClient
+from serving.refine.contract import Candidate, RefineMode
+from serving.refine.settings import RefineSettings
+from serving.refine.stage import BREAKER_OPEN, ERROR, INVALID, LLMRefiner
+
+CANDIDATES = [Candidate(i, str(i), f"Movie {i}", "", 1.0 / i) for i in range(1, 21)]
+HISTORY = [Candidate(i, str(i), f"Seen {i}", "", 0.0) for i in range(100, 105)]
+
+
+def refiner(handler: Callable[[dict], httpx.Response], **overrides: object) -> LLMRefiner:
+    def route(request: httpx.Request) -> httpx.Response:
+        return handler(json.loads(request.content))
+
+    settings = RefineSettings(llm_base_url="http://fake/v1", **overrides)
+    client = LLMClient("http://fake/v1", "m", transport=httpx.MockTransport(route))
+    return LLMRefiner(settings, client)
+
+
+def logprobs_answer(tokens: dict[str, float]) -> httpx.Response:
+    top = [{"token": t, "logprob": lp} for t, lp in tokens.items()]
+    content = [{"token": top[0]["token"], "logprob": top[0]["logprob"], "top_logprobs": top}]
+    return httpx.Response(200, json={"choices": [{"logprobs": {"content": content}}]})
+
+
+def text_answer(text: str) -> httpx.Response:
+    return httpx.Response(200, json={"choices": [{"message": {"content": text}}]})
+
+
+async def run(r: LLMRefiner, mode: RefineMode = RefineMode.SCORE):
+    try:
+        return await r.refine(
+            model_version="v", history=HISTORY, candidates=CANDIDATES, remaining_ms=5_000, mode=mode
+        )
+    finally:
+        await r.aclose()
+
+
+async def test_score_answer_with_labels_reorders_below_the_top() -> None:
+    # Label C is the 8th candidate (id 8): with the LLM alone it moves to position 6.
+    outcome = await run(
+        refiner(lambda _: logprobs_answer({"C": -0.1, "A": -2.0}), refine_blend=1.0)
+    )
+    assert outcome.refined and outcome.degraded == []
+    assert [c.item_id for c in outcome.candidates[:7]] == [1, 2, 3, 4, 5, 8, 6]
+
+
+async def test_score_answer_without_any_label_is_invalid_output() -> None:
+    r = refiner(lambda _: logprobs_answer({"The": -0.1, "Sure": -1.0}))
+    outcome = await run(r)
+    assert outcome.degraded == [INVALID] and outcome.candidates == CANDIDATES
+    assert r.breaker.state is BreakerState.CLOSED  # the server works; it is not its fault
+
+
+async def test_generate_garbage_is_invalid_output() -> None:
+    outcome = await run(
+        refiner(lambda _: text_answer("I cannot rank movies.")), RefineMode.GENERATE
+    )
+    assert outcome.degraded == [INVALID] and outcome.candidates == CANDIDATES
+
+
+async def test_generate_answer_is_repaired_into_a_permutation() -> None:
+    r = refiner(lambda _: text_answer("[12, 12, 7, 999, 3, 20]"), refine_blend=1.0)
+    outcome = await r.refine(
+        model_version="v",
+        history=HISTORY,
+        candidates=CANDIDATES,
+        remaining_ms=5_000,
+        mode=RefineMode.GENERATE,
+    )
+    await r.aclose()
+    ids = [c.item_id for c in outcome.candidates]
+    assert outcome.refined
+    # Top 5 (which hold id 3) fixed; 12, 7, 20 first; the rest in encoder order; 999 dropped.
+    assert ids == [1, 2, 3, 4, 5, 12, 7, 20, 6, 8, 9, 10, 11, 13, 14, 15, 16, 17, 18, 19]
+    assert r.counters["repaired"] == 1
+
+
+async def test_unreadable_bodies_and_error_statuses_are_errors_that_open_the_breaker() -> None:
+    answers = iter(
+        [
+            httpx.Response(200, text="not json"),
+            httpx.Response(200, json={"choices": [{"logprobs": None}]}),
+            httpx.Response(500, text="boom"),
+        ]
+    )
+    r = refiner(lambda _: next(answers), refine_breaker_failures=3)
+    try:
+        for _ in range(3):
+            outcome = await r.refine(
+                model_version="v", history=HISTORY, candidates=CANDIDATES, remaining_ms=5_000
+            )
+            assert outcome.degraded == [ERROR] and outcome.candidates == CANDIDATES
+        assert r.breaker.state is BreakerState.OPEN
+        outcome = await r.refine(
+            model_version="v", history=HISTORY, candidates=CANDIDATES, remaining_ms=5_000
+        )
+        assert outcome.degraded == [BREAKER_OPEN]
+    finally:
+        await r.aclose()
+
+
+async def test_score_request_asks_for_one_token_with_logprobs() -> None:
+    seen: list[dict] = []
+
+    def handler(body: dict) -> httpx.Response:
+        seen.append(body)
+        return logprobs_answer({"A": -0.5})
+
+    await run(refiner(handler, refine_top_logprobs=20))
+    assert seen[0]["max_tokens"] == 1 and seen[0]["logprobs"] is True
+    assert seen[0]["top_logprobs"] == 20 and seen[0]["model"] == "m"
+
+
+async def test_generate_request_carries_the_json_schema_of_the_candidate_ids() -> None:
+    seen: list[dict] = []
+
+    def handler(body: dict) -> httpx.Response:
+        seen.append(body)
+        return text_answer("[6]")
+
+    await run(refiner(handler), RefineMode.GENERATE)
+    schema = seen[0]["response_format"]["json_schema"]["schema"]
+    assert schema["items"]["enum"] == list(range(6, 21))
