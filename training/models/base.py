@@ -1,0 +1,215 @@
+"""The encoder contract shared by training, evaluation and export, and the SASRec trunk pieces.
+
+Every encoder maps left-padded id sequences (0 = padding) to K intent vectors per user; the
+score of an item is the max over intents of the dot product with its (tied) item embedding.
+Masks and positions are built from tensors only, so the modules trace to ONNX with dynamic batch
+and sequence axes.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+import torch
+from torch import Tensor, nn
+
+
+@dataclass
+class EncoderConfig:
+    """Hyper-parameters common to every encoder; `asdict()` of a subclass goes into checkpoints."""
+
+    n_items: int
+    dim: int = 64
+    layers: int = 2
+    heads: int = 1
+    dropout: float = 0.2
+    max_len: int = 50
+    arch: str = ""
+
+    def __post_init__(self) -> None:
+        problems = []
+        if self.n_items < 1:
+            problems.append(f"n_items must be >= 1, got {self.n_items}")
+        if self.dim < 1 or self.heads < 1 or self.dim % self.heads:
+            problems.append(f"dim ({self.dim}) must be a positive multiple of heads ({self.heads})")
+        if self.layers < 0:
+            problems.append(f"layers must be >= 0, got {self.layers}")
+        if not 0.0 <= self.dropout < 1.0:
+            problems.append(f"dropout must be in [0, 1), got {self.dropout}")
+        if self.max_len < 1:
+            problems.append(f"max_len must be >= 1, got {self.max_len}")
+        if problems:
+            raise ValueError("invalid model config: " + "; ".join(problems))
+
+
+def positions(item_seq: Tensor, max_len: int) -> Tensor:
+    """Position index of every column, counted from the right: the last column is `max_len - 1`.
+
+    Counting from the right makes a sequence's positions independent of how much left padding
+    it carries (left-padding invariance). (B, L) -> (B, L) int64.
+    """
+    ones = torch.ones_like(item_seq)
+    from_left = ones.cumsum(1)
+    length = ones.sum(1, keepdim=True)
+    return from_left - length + (max_len - 1)
+
+
+def attention_mask(item_seq: Tensor) -> Tensor:
+    """(B, L) -> (B, L, L) bool, True where query t may attend key s.
+
+    Causal (s <= t) and only real keys; every query also sees itself so that padding queries
+    never get an all-masked row (their outputs are discarded, real queries never see them).
+    """
+    index = torch.ones_like(item_seq).cumsum(1)
+    causal = index.unsqueeze(1) <= index.unsqueeze(2)
+    real_key = (item_seq != 0).unsqueeze(1)
+    diagonal = index.unsqueeze(1) == index.unsqueeze(2)
+    return causal & (real_key | diagonal)
+
+
+class CausalSelfAttention(nn.Module):
+    """Multi-head scaled dot-product attention written out so that the mask is a plain tensor."""
+
+    def __init__(self, dim: int, heads: int, dropout: float) -> None:
+        super().__init__()
+        self.heads = heads
+        self.qkv = nn.Linear(dim, 3 * dim)
+        self.out = nn.Linear(dim, dim)
+        self.dropout = nn.Dropout(dropout)
+
+    def forward(self, x: Tensor, mask: Tensor) -> Tensor:
+        batch, length, dim = x.shape
+        head_dim = dim // self.heads
+        q, k, v = self.qkv(x).chunk(3, dim=-1)
+        q, k, v = (
+            t.reshape(batch, length, self.heads, head_dim).transpose(1, 2) for t in (q, k, v)
+        )
+        scores = q @ k.transpose(-1, -2) / math.sqrt(head_dim)
+        scores = scores.masked_fill(~mask.unsqueeze(1), float("-inf"))
+        weights = self.dropout(torch.softmax(scores, dim=-1))
+        context = (weights @ v).transpose(1, 2).reshape(batch, length, dim)
+        return self.out(context)
+
+
+class Block(nn.Module):
+    """Pre-LN transformer block: x + Attn(LN(x)), then x + FFN(LN(x))."""
+
+    def __init__(self, dim: int, heads: int, dropout: float) -> None:
+        super().__init__()
+        self.attn_norm = nn.LayerNorm(dim)
+        self.attn = CausalSelfAttention(dim, heads, dropout)
+        self.ffn_norm = nn.LayerNorm(dim)
+        # SASRec's point-wise feed-forward keeps the hidden width at D
+        self.ffn = nn.Sequential(
+            nn.Linear(dim, dim), nn.GELU(), nn.Dropout(dropout), nn.Linear(dim, dim)
+        )
+        self.dropout = nn.Dropout(dropout)
+
+    def forward(self, x: Tensor, mask: Tensor) -> Tensor:
+        x = x + self.dropout(self.attn(self.attn_norm(x), mask))
+        return x + self.dropout(self.ffn(self.ffn_norm(x)))
+
+
+class SequenceEncoder(nn.Module):
+    """Base of every encoder: a SASRec trunk over tied item embeddings.
+
+    Subclasses implement `encode`; `hidden` (per-position trunk states) is shared.
+    """
+
+    arch: ClassVar[str] = ""
+    config: EncoderConfig
+
+    def __init__(self, config: EncoderConfig) -> None:
+        super().__init__()
+        self.config = config
+        dim = config.dim
+        self.item_embedding = nn.Embedding(config.n_items + 1, dim, padding_idx=0)
+        self.position_embedding = nn.Embedding(config.max_len, dim)
+        self.embed_dropout = nn.Dropout(config.dropout)
+        self.blocks = nn.ModuleList(
+            Block(dim, config.heads, config.dropout) for _ in range(config.layers)
+        )
+        self.final_norm = nn.LayerNorm(dim)
+        nn.init.normal_(self.item_embedding.weight, std=dim**-0.5)
+        nn.init.normal_(self.position_embedding.weight, std=1.0)
+        with torch.no_grad():
+            self.item_embedding.weight[0].zero_()
+
+    @property
+    def n_intents(self) -> int:
+        return 1
+
+    def truncate(self, item_seq: Tensor) -> Tensor:
+        """Only the last `max_len` positions are ever encoded."""
+        return item_seq[:, -self.config.max_len :]
+
+    def hidden(self, item_seq: Tensor) -> Tensor:
+        """Per-position trunk outputs, causal: (B, L) -> (B, L, D); requires L <= max_len.
+
+        Padding rows are zeroed; position t depends only on real items at positions <= t.
+        """
+        real = (item_seq != 0).unsqueeze(-1).to(self.item_embedding.weight.dtype)
+        x = self.item_embedding(item_seq) * math.sqrt(self.config.dim)
+        x = x + self.position_embedding(positions(item_seq, self.config.max_len))
+        x = self.embed_dropout(x) * real
+        mask = attention_mask(item_seq)
+        for block in self.blocks:
+            x = block(x, mask) * real
+        return self.final_norm(x) * real
+
+    def encode(self, item_seq: Tensor) -> Tensor:
+        """(B, L) left-padded int64 -> (B, K, D) user intent vectors."""
+        raise NotImplementedError
+
+    def forward(self, item_seq: Tensor) -> Tensor:
+        return self.encode(item_seq)
+
+    def item_embeddings(self) -> Tensor:
+        """(N + 1, D); row 0 is the padding row."""
+        return self.item_embedding.weight
+
+    def score_all(self, item_seq: Tensor) -> Tensor:
+        """(B, L) -> (B, N + 1): max over intents of <u_k, e_i>."""
+        return max_intent_scores(self.encode(item_seq), self.item_embeddings())
+
+
+def max_intent_scores(users: Tensor, items: Tensor) -> Tensor:
+    """(..., K, D) x (C, D) -> (..., C): the score of an item is its best intent's dot product."""
+    if users.shape[-2] == 1:
+        return users[..., 0, :] @ items.T
+    flat = users.reshape(-1, users.shape[-2], users.shape[-1])
+    return _MaxOverIntents.apply(flat, items).reshape(*users.shape[:-2], items.shape[0])
+
+
+class _MaxOverIntents(torch.autograd.Function):
+    """max_k users[:, k] @ items.T with the gradient routed to the winning intent only.
+
+    Autograd through `amax`/`maximum` over a (P, K, C) score tensor spends more time in
+    tie-handling elementwise passes than in the K products themselves; here each k costs one
+    product forward and two backward plus a mask.
+    """
+
+    @staticmethod
+    def forward(ctx: Any, users: Tensor, items: Tensor) -> Tensor:
+        scores = users[:, 0] @ items.T
+        winner = torch.zeros(scores.shape, dtype=torch.uint8, device=scores.device)
+        for k in range(1, users.shape[1]):
+            candidate = users[:, k] @ items.T
+            better = candidate > scores
+            scores = torch.where(better, candidate, scores)
+            winner.masked_fill_(better, k)
+        ctx.save_for_backward(users, items, winner)
+        return scores
+
+    @staticmethod
+    def backward(ctx: Any, grad: Tensor) -> tuple[Tensor, Tensor]:
+        users, items, winner = ctx.saved_tensors
+        grad_users = []
+        grad_items = torch.zeros_like(items)
+        for k in range(users.shape[1]):
+            routed = grad.masked_fill(winner != k, 0.0)
+            grad_users.append(routed @ items)
+            grad_items += routed.T @ users[:, k]
+        return torch.stack(grad_users, dim=1), grad_items
