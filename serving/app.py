@@ -10,6 +10,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
+from models_export.index import set_threads
 from serving.batcher import MicroBatcher
 from serving.clients.embedded_redis import EmbeddedRedis
 from serving.clients.history_store import HistoryStore, connect
@@ -73,7 +74,13 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         metrics=state.metrics,
     )
     await state.store.probe()  # a store down at start degrades, it does not stop the service
-    batcher = MicroBatcher(settings.batch_max_size, settings.batch_max_wait_ms, state.metrics)
+    set_threads(1)  # inline encodes run on this thread: no OpenMP team for a few queries
+    batcher = MicroBatcher(
+        settings.batch_max_size,
+        settings.batch_max_wait_ms,
+        state.metrics,
+        inline_max_ms=settings.batch_inline_max_ms,
+    )
     batcher.start()
     await batcher.warm_up(model)
     state.holder.warm_up = batcher.warm_up

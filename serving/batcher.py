@@ -34,8 +34,12 @@ class _Job:
 
 
 class MicroBatcher:
-    def __init__(self, max_size: int, max_wait_ms: float, metrics: Metrics) -> None:
+    def __init__(
+        self, max_size: int, max_wait_ms: float, metrics: Metrics, inline_max_ms: float = 0.0
+    ) -> None:
         self.max_size = max_size
+        self.inline_max_ms = inline_max_ms
+        self._busy = False
         self.max_wait_s = max_wait_ms / 1000.0
         self.metrics = metrics
         self._queue: deque[_Job] = deque()
@@ -62,13 +66,25 @@ class MicroBatcher:
         """One batch through the worker thread, so the first request does not pay its start."""
         row = np.zeros(model.max_len, dtype=np.int64)
         row[-1] = int(model.popular_order[0])
-        await self.submit(model, row, 10)
+        future = asyncio.get_running_loop().create_future()
+        self._queue.append(_Job(model, row, 10, future))
+        self._wakeup.set()
+        await future
 
     def submit(
-        self, model: ServedModel, row: np.ndarray, fetch: int
+        self, model: ServedModel, row: np.ndarray, fetch: int, alone: bool = False
     ) -> asyncio.Future[EncodeResult]:
-        """A future the caller may cancel (deadline): a cancelled job is skipped if not started."""
+        """A future the caller may cancel (deadline): a cancelled job is skipped if not started.
+
+        `alone`: no other request is in flight, so running inline delays nobody.
+        """
         future: asyncio.Future[EncodeResult] = asyncio.get_running_loop().create_future()
+        if alone and not self._busy and model.single_ms <= self.inline_max_ms:
+            # Idle and cheap: two thread hand-offs would cost more than the work itself.
+            scores, ids, encode_ms, retrieve_ms = model.encode_retrieve(row[None, :], fetch)
+            self.metrics.batch_size.observe(1)
+            future.set_result(EncodeResult(scores[0], ids[0], encode_ms, retrieve_ms, 1))
+            return future
         self._queue.append(_Job(model, row, fetch, future))
         self._wakeup.set()
         return future
@@ -104,6 +120,7 @@ class MicroBatcher:
             model = batch[0].model
             rows = np.stack([job.row for job in batch])
             fetch = max(job.fetch for job in batch)
+            self._busy = True
             try:
                 scores, ids, encode_ms, retrieve_ms = await loop.run_in_executor(
                     self._executor, model.encode_retrieve, rows, fetch
@@ -113,6 +130,8 @@ class MicroBatcher:
                     if not job.future.done():
                         job.future.set_exception(exc)
                 continue
+            finally:
+                self._busy = False
             self.metrics.batch_size.observe(len(batch))
             for i, job in enumerate(batch):
                 if not job.future.done():

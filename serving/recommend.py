@@ -35,8 +35,16 @@ class Recommender:
     batcher: MicroBatcher
     store: HistoryStore | None
     refiner: Refiner | None = None
+    in_flight: int = 0
 
     async def recommend(self, req: RecommendRequest, model: ServedModel) -> RecommendResponse:
+        self.in_flight += 1
+        try:
+            return await self._recommend(req, model)
+        finally:
+            self.in_flight -= 1
+
+    async def _recommend(self, req: RecommendRequest, model: ServedModel) -> RecommendResponse:
         settings = self.settings
         if len(req.history) > settings.history_cap:
             raise invalid_field(
@@ -135,7 +143,8 @@ class Recommender:
             degraded.append("encode_skipped_budget")
             return None
         row = encoder_input(history.internal_ids, model.max_len)
-        future = self.batcher.submit(model, row, fetch_size(needed, len(excluded), model.n_items))
+        fetch = fetch_size(needed, len(excluded), model.n_items)
+        future = self.batcher.submit(model, row, fetch, alone=self.in_flight == 1)
         with deadline.stage("queue"):
             try:
                 async with asyncio.timeout(remaining / 1000.0):

@@ -38,6 +38,9 @@ class Settings(BaseSettings):
     batch_max_size: int = Field(64, ge=1)
     # 0 takes whatever queued up while the previous batch ran: batching without added latency.
     batch_max_wait_ms: float = Field(0.0, ge=0)
+    # A lone request runs on the event loop when the model's single-request time (measured at
+    # load) is below this: thread hand-offs cost more than a small encoder. 0 disables.
+    batch_inline_max_ms: float = Field(0.5, ge=0)
 
     llm_base_url: str | None = None
     llm_model: str | None = None

@@ -1,0 +1,373 @@
+"""`intentrec bench serve`: HTTP load against /recommend and the in-process reference.
+
+The load generator speaks minimal HTTP/1.1 over asyncio streams (keep-alive, Content-Length
+bodies): a general client would cost more CPU per request than the server does, and the two
+share the machine. Open-loop latency runs from each request's scheduled send time, so a
+stalled server cannot hide its queueing (no coordinated omission).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import random
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import numpy as np
+
+TARGETS = {
+    "p99_ms_at_200rps": 15.0,
+    "peak_rps": 500.0,
+    "errors": 0,
+    "http_over_inprocess_p50": 3.0,
+}
+N_USERS = 200  # users seeded with a history through /events
+K = 10
+
+
+@dataclass
+class BenchOptions:
+    url: str | None
+    bundle: Path | None
+    duration_s: float
+    concurrency: list[int]
+    rates: list[float]
+    budget_ms: float
+    progress: bool = True
+
+
+@dataclass
+class Scenario:
+    name: str
+    latencies_ms: list[float] = field(default_factory=list)
+    errors: int = 0
+    degraded: int = 0
+    elapsed_s: float = 0.0
+
+    def summary(self) -> dict:
+        lat = np.asarray(self.latencies_ms) if self.latencies_ms else np.asarray([np.nan])
+        return {
+            "scenario": self.name,
+            "requests": len(self.latencies_ms),
+            "throughput_rps": round(len(self.latencies_ms) / self.elapsed_s, 1),
+            "p50_ms": round(float(np.percentile(lat, 50)), 3),
+            "p95_ms": round(float(np.percentile(lat, 95)), 3),
+            "p99_ms": round(float(np.percentile(lat, 99)), 3),
+            "errors": self.errors,
+            "degraded": self.degraded,
+        }
+
+
+class Connection:
+    """One keep-alive HTTP/1.1 connection that posts JSON."""
+
+    def __init__(self, host: str, port: int) -> None:
+        self.host = host
+        self.port = port
+        self.reader: asyncio.StreamReader | None = None
+        self.writer: asyncio.StreamWriter | None = None
+
+    async def open(self) -> None:
+        self.reader, self.writer = await asyncio.open_connection(self.host, self.port)
+        self.writer.get_extra_info("socket").setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
+    async def post(self, path: str, body: bytes, headers: str = "") -> tuple[int, bytes]:
+        if self.writer is None:
+            await self.open()
+        self.writer.write(
+            f"POST {path} HTTP/1.1\r\nHost: {self.host}\r\nContent-Type: application/json\r\n"
+            f"{headers}Content-Length: {len(body)}\r\n\r\n".encode()
+            + body
+        )
+        head = await self.reader.readuntil(b"\r\n\r\n")
+        lines = head.decode("latin-1").split("\r\n")
+        status = int(lines[0].split(" ", 2)[1])
+        length = 0
+        for line in lines[1:]:
+            name, _, value = line.partition(":")
+            if name.lower() == "content-length":
+                length = int(value)
+        return status, await self.reader.readexactly(length)
+
+    def close(self) -> None:
+        if self.writer is not None:
+            self.writer.close()
+            self.writer = None
+
+
+def _degraded(body: bytes) -> bool:
+    return b'"degraded":[]' not in body
+
+
+async def _one(conn: Connection, body: bytes, scenario: Scenario, started: float) -> None:
+    try:
+        status, payload = await conn.post("/recommend", body)
+    except (OSError, asyncio.IncompleteReadError, ValueError):
+        scenario.errors += 1
+        conn.close()
+        return
+    scenario.latencies_ms.append((time.perf_counter() - started) * 1000.0)
+    if status != 200:
+        scenario.errors += 1
+    elif _degraded(payload):
+        scenario.degraded += 1
+
+
+async def closed_loop(host: str, port: int, bodies: list[bytes], clients: int, duration: float):
+    scenario = Scenario(f"closed c={clients}")
+    end = time.perf_counter() + duration
+
+    async def client(seed: int) -> None:
+        conn = Connection(host, port)
+        rng = random.Random(seed)
+        while time.perf_counter() < end:
+            await _one(conn, rng.choice(bodies), scenario, time.perf_counter())
+        conn.close()
+
+    t0 = time.perf_counter()
+    await asyncio.gather(*(client(i) for i in range(clients)))
+    scenario.elapsed_s = time.perf_counter() - t0
+    return scenario
+
+
+async def open_loop(host: str, port: int, bodies: list[bytes], rate: float, duration: float):
+    scenario = Scenario(f"open {rate:g} req/s")
+    idle: list[Connection] = []
+    rng = random.Random(0)
+    tasks: set[asyncio.Task] = set()
+
+    async def send(scheduled: float, body: bytes) -> None:
+        conn = idle.pop() if idle else Connection(host, port)
+        await _one(conn, body, scenario, scheduled)
+        if conn.writer is not None:
+            idle.append(conn)
+
+    t0 = time.perf_counter()
+    n = int(rate * duration)
+    for i in range(n):
+        scheduled = t0 + i / rate
+        delay = scheduled - time.perf_counter()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        task = asyncio.create_task(send(scheduled, rng.choice(bodies)))
+        tasks.add(task)
+        task.add_done_callback(tasks.discard)
+    await asyncio.gather(*tasks)
+    scenario.elapsed_s = time.perf_counter() - t0
+    for conn in idle:
+        conn.close()
+    return scenario
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _wait_ready(url: str, process: subprocess.Popen | None, timeout_s: float = 120.0) -> None:
+    import httpx
+
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if process is not None and process.poll() is not None:
+            raise RuntimeError(f"the server exited with {process.returncode} during start-up")
+        try:
+            if httpx.get(f"{url}/readyz", timeout=2).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.2)
+    raise TimeoutError(f"{url} not ready within {timeout_s} s")
+
+
+def _start_server(bundle: Path, data_dir: Path) -> tuple[str, subprocess.Popen]:
+    port = _free_port()
+    env = os.environ | {"INTENTREC_BUNDLE_DIR": str(bundle), "INTENTREC_DATA_DIR": str(data_dir)}
+    env.pop("INTENTREC_REDIS_URL", None)
+    process = subprocess.Popen(
+        [
+            sys.executable, "-m", "uvicorn", "serving.app:create_app", "--factory",
+            "--host", "127.0.0.1", "--port", str(port), "--no-access-log",
+            "--log-level", "warning",
+        ],
+        env=env,
+    )  # fmt: skip
+    url = f"http://127.0.0.1:{port}"
+    try:
+        _wait_ready(url, process)
+    except BaseException:
+        process.terminate()
+        raise
+    return url, process
+
+
+def _workload(model, budget_ms: float) -> tuple[list[list[str]], list[bytes], list[np.ndarray]]:
+    """Real sequences from the bundle's samples: user histories, request bodies, encoder rows."""
+    from models_export.bundle import BundleFiles
+    from serving.pipeline.history import encoder_input
+
+    samples = np.load(BundleFiles(model.root).samples)["item_seq"]
+    histories = [[model.external_ids[i] for i in row if i > 0] for row in samples]
+    histories = [h for h in histories if h][:N_USERS]
+    bodies, rows = [], []
+    for n, history in enumerate(histories):
+        request = {"k": K, "refine": "off", "budget_ms": budget_ms}
+        # Half the requests read the stored history (Redis), half send it in the request.
+        request |= {"user_id": f"bench-{n}"} if n % 2 else {"history": history}
+        bodies.append(json.dumps(request).encode())
+        ids = np.asarray([model.known[i] for i in history], dtype=np.int64)
+        rows.append(encoder_input(ids, model.max_len))
+    return histories, bodies, rows
+
+
+def _in_process_p50_ms(model, rows: list[np.ndarray], histories: list[list[str]]) -> float:
+    """encode + retrieve of the same requests, one at a time, in this process."""
+    from serving.pipeline.ranking import fetch_size
+
+    times = []
+    for _ in range(3):
+        for row, history in zip(rows, histories, strict=True):
+            fetch = fetch_size(K, len(set(history)), model.n_items)
+            t0 = time.perf_counter()
+            model.encode_retrieve(row[None, :], fetch)
+            times.append((time.perf_counter() - t0) * 1000.0)
+    return float(np.percentile(times, 50))
+
+
+def _seed_users(url: str, histories: list[list[str]]) -> None:
+    import httpx
+
+    headers = {}
+    if os.environ.get("INTENTREC_API_KEY"):
+        headers["X-API-Key"] = os.environ["INTENTREC_API_KEY"]
+    events = [
+        {"user_id": f"bench-{n}", "item_id": item, "event_id": f"bench-{n}-{j}"}
+        for n, history in enumerate(histories)
+        if n % 2
+        for j, item in enumerate(history)
+    ]
+    for start in range(0, len(events), 1000):
+        response = httpx.post(
+            f"{url}/events", json={"events": events[start : start + 1000]}, headers=headers
+        )
+        response.raise_for_status()
+
+
+async def _load(url: str, bodies: list[bytes], options: BenchOptions, log) -> list[Scenario]:
+    parts = urlsplit(url)
+    host, port = parts.hostname or "127.0.0.1", parts.port or 80
+    await closed_loop(host, port, bodies, 4, 1.0)  # warm-up, not reported
+    scenarios = []
+    for clients in options.concurrency:
+        log(f"closed loop, {clients} client(s), {options.duration_s:g} s")
+        scenarios.append(await closed_loop(host, port, bodies, clients, options.duration_s))
+    for rate in options.rates:
+        log(f"open loop, {rate:g} req/s, {options.duration_s:g} s")
+        scenarios.append(await open_loop(host, port, bodies, rate, options.duration_s))
+    return scenarios
+
+
+def run_bench(options: BenchOptions) -> dict:
+    from rich.console import Console
+
+    from serving.model import load_model
+    from serving.settings import Settings
+
+    console = Console(stderr=True, quiet=not options.progress)
+    settings = Settings()
+    bundle = options.bundle or settings.bundle_dir
+    model = load_model(bundle, settings)
+    histories, bodies, rows = _workload(model, options.budget_ms)
+    console.log(f"bundle {model.version}: {len(bodies)} distinct requests")
+    inprocess_p50 = _in_process_p50_ms(model, rows, histories)
+
+    process = None
+    with tempfile.TemporaryDirectory(prefix="intentrec-bench-") as data_dir:
+        if options.url is None:
+            console.log("starting a server on 127.0.0.1")
+            url, process = _start_server(Path(bundle), Path(data_dir))
+        else:
+            url = options.url.rstrip("/")
+            _wait_ready(url, None, 10.0)
+        try:
+            _seed_users(url, histories)
+            try:
+                import uvloop
+
+                runner = uvloop.run
+            except ImportError:
+                runner = asyncio.run
+            scenarios = runner(_load(url, bodies, options, console.log))
+        finally:
+            if process is not None:
+                process.terminate()
+                process.wait(30)
+
+    rows_out = [s.summary() for s in scenarios]
+    closed_1 = next((r for r in rows_out if r["scenario"] == "closed c=1"), rows_out[0])
+    at_200 = next((r for r in rows_out if r["scenario"] == "open 200 req/s"), None)
+    figures = {
+        "p99_ms_at_200rps": at_200["p99_ms"] if at_200 else None,
+        "peak_rps": max(r["throughput_rps"] for r in rows_out),
+        "errors": sum(r["errors"] for r in rows_out),
+        "http_over_inprocess_p50": round(closed_1["p50_ms"] / inprocess_p50, 2),
+    }
+    return {
+        "bench": "serve",
+        "url": url if options.url else "started on 127.0.0.1",
+        "bundle": model.version,
+        "arch": model.root.name,
+        "cpu_count": os.cpu_count(),
+        "duration_s_per_scenario": options.duration_s,
+        "budget_ms": options.budget_ms,
+        "in_process_encode_retrieve_p50_ms": round(inprocess_p50, 4),
+        "http_p50_ms_closed_c1": closed_1["p50_ms"],
+        "scenarios": rows_out,
+        "figures": figures,
+        "targets": {
+            name: {
+                "target": target,
+                "value": figures[name],
+                "met": figures[name] is not None
+                and (figures[name] >= target if name == "peak_rps" else figures[name] <= target),
+            }
+            for name, target in TARGETS.items()
+        },
+    }
+
+
+def print_report(report: dict, json_out: bool) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    if json_out:
+        print(json.dumps(report))
+        return
+    console = Console()
+    table = Table(title=f"bench serve: bundle {report['bundle']}")
+    for column in ("scenario", "requests", "throughput_rps", "p50_ms", "p95_ms", "p99_ms"):
+        table.add_column(column, justify="right")
+    table.add_column("errors", justify="right")
+    table.add_column("degraded", justify="right")
+    for row in report["scenarios"]:
+        table.add_row(*(str(row[c]) for c in row))
+    console.print(table)
+    console.print(
+        f"in-process encode+retrieve p50 {report['in_process_encode_retrieve_p50_ms']} ms; "
+        f"HTTP p50 (1 client) {report['http_p50_ms_closed_c1']} ms"
+    )
+    targets = Table(title="targets")
+    for column in ("figure", "target", "value", "met"):
+        targets.add_column(column)
+    for name, row in report["targets"].items():
+        targets.add_row(name, str(row["target"]), str(row["value"]), "yes" if row["met"] else "NO")
+    console.print(targets)
