@@ -206,7 +206,7 @@ class SASRecObjective:
             self.config,
             history=history,
         )
-        return loss, {"loss": float(loss), "predictions": float(predict.sum())}
+        return loss, {"loss": float(loss.detach()), "predictions": float(predict.sum())}
 
 
 class DisenObjective:
@@ -269,7 +269,7 @@ class DisenObjective:
             scale=self.scale,
             history=history,
         )
-        stats = {"s2i": float(s2i), "predictions": float(predict.sum())}
+        stats = {"s2i": float(s2i.detach()), "predictions": float(predict.sum())}
         loss = s2i
         if not self.config.s2i_only and self.config.s2s_weight > 0:
             future_len = min(self.config.future_len, width - 1)
@@ -282,8 +282,8 @@ class DisenObjective:
             kept = lambda_filter(terms, self.config.s2s_lambda)
             s2s = terms[kept].mean()
             loss = s2i + self.config.s2s_weight * s2s
-            stats |= {"s2s": float(s2s), "s2s_kept": float(kept.sum())}
-        stats["loss"] = float(loss)
+            stats |= {"s2s": float(s2s.detach()), "s2s_kept": float(kept.sum())}
+        stats["loss"] = float(loss.detach())
         return loss, stats
 
 
