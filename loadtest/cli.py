@@ -159,6 +159,134 @@ def loadtest(
         raise typer.Exit(outputs.returncode)
 
 
+def soak(
+    host: str = typer.Option("http://127.0.0.1:8000", "--host", help="Base URL of a running API."),
+    users: int = typer.Option(16, "--users", "-u", min=1, help="Simulated client apps."),
+    rate: float = typer.Option(50.0, "--rate", "-r", min=0.0, help="Steady requests/s."),
+    off_duration: str = typer.Option("10m", "--off-duration", help="Phase 1: refine off."),
+    on_duration: str = typer.Option("5m", "--on-duration", help="Phase 2: refine on (0 skips)."),
+    budget_ms: int = typer.Option(100, "--budget-ms", min=1, max=10_000, help="Phase 1 budget."),
+    on_budget_ms: int = typer.Option(
+        1000, "--on-budget-ms", min=1, max=10_000, help="Phase 2 budget (room for the LLM)."
+    ),
+    api_pid: int | None = typer.Option(
+        None, "--api-pid", help="API process whose RSS is sampled (var/stack/api.pid)."
+    ),
+    max_rss_growth: float = typer.Option(0.10, help="Allowed RSS growth after the first minute."),
+    out: Path | None = typer.Option(
+        None, "--out", help="Report folder (default reports/soak-<time>)."
+    ),
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
+) -> None:
+    """Soak: a steady rate with refine off, then with refine on, against one running API; p99
+    over time, RSS growth of the API, failures. Exit 1 on any failed request or too much growth."""
+    from rich.console import Console
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+    from rich.table import Table
+
+    from loadtest.runner import parse_duration
+    from loadtest.soak import SoakPhase, run_soak
+
+    def seconds(text: str, option: str) -> int:
+        if text.strip() in {"0", "0s"}:
+            return 0
+        try:
+            return parse_duration(text)
+        except ValueError as exc:
+            raise typer.BadParameter(str(exc), param_hint=option) from exc
+
+    phases = [
+        SoakPhase("refine-off", "off", seconds(off_duration, "--off-duration"), budget_ms),
+        SoakPhase("refine-on", "on", seconds(on_duration, "--on-duration"), on_budget_ms),
+    ]
+    phases = [phase for phase in phases if phase.duration_s > 0]
+    if not phases:
+        raise typer.BadParameter("both phases are 0 s long", param_hint="--off-duration")
+    out_dir = out or Path("reports") / f"soak-{datetime.now(UTC):%Y%m%dT%H%M%SZ}"
+    total = sum(phase.duration_s for phase in phases)
+    done: dict[str, float] = {}
+    with Progress(
+        TextColumn(f"soak: {users} users, {rate:g} req/s"),
+        BarColumn(),
+        TimeElapsedColumn(),
+        disable=as_json,
+    ) as progress:
+        bar = progress.add_task("soak", total=total)
+
+        def tick(name: str, elapsed: float) -> None:
+            done[name] = elapsed
+            progress.update(bar, completed=min(total, sum(done.values())))
+
+        result = run_soak(
+            host=host.rstrip("/"),
+            users=users,
+            rate=rate,
+            phases=phases,
+            out_dir=out_dir,
+            api_pid=api_pid,
+            max_rss_growth=max_rss_growth,
+            on_tick=tick,
+        )
+    report = {
+        "host": host,
+        "users": users,
+        "rate": rate,
+        "phases": [
+            {
+                key: phase[key]
+                for key in ("name", "refine", "duration_s", "budget_ms", "returncode", "out_dir")
+            }
+            | {
+                "figures": phase["summary"]["figures"] if phase["summary"] else None,
+                "slo_passed": phase["summary"]["slo"]["passed"] if phase["summary"] else None,
+            }
+            for phase in result.phases
+        ],
+        "rss_start_mib": result.rss_start_mib,
+        "rss_end_mib": result.rss_end_mib,
+        "rss_growth": result.rss_growth,
+        "max_rss_growth": max_rss_growth,
+        "failures": result.failures,
+        "passed": result.passed,
+        "plot": str(result.plot) if result.plot else None,
+    }
+    (out_dir / "soak.json").write_text(json.dumps(report, indent=2))
+    if as_json:
+        typer.echo(json.dumps(report))
+    else:
+        table = Table(title=f"soak against {host} ({users} users, {rate:g} req/s)")
+        for column in ("phase", "s", "budget", "requests", "failures", "req/s", "p50", "p99"):
+            table.add_column(column, justify="right")
+        table.add_column("degraded / refined")
+        for phase in report["phases"]:
+            f = phase["figures"] or {}
+            table.add_row(
+                phase["name"],
+                str(phase["duration_s"]),
+                f"{phase['budget_ms']} ms",
+                str(f.get("requests", "-")),
+                str(f.get("failures", "-")),
+                f"{f.get('rps', 0):.1f}",
+                f"{f.get('p50_ms', 0):.0f} ms",
+                f"{f.get('p99_ms', 0):.0f} ms",
+                f"{json.dumps(f.get('degraded_reasons', {}))} / {f.get('refined', 0)}",
+            )
+        console = Console()
+        console.print(table)
+        growth = "n/a" if result.rss_growth is None else f"{result.rss_growth:+.1%}"
+        console.print(
+            f"API RSS {result.rss_start_mib} -> {result.rss_end_mib} MiB ({growth}, "
+            f"limit {max_rss_growth:+.0%}); failures {result.failures}; "
+            f"{'[green]passed[/]' if result.passed else '[red]FAILED[/]'}"
+        )
+        console.print(
+            f"wrote {out_dir / 'soak.json'}, {result.plot}, per-phase reports in {out_dir}"
+        )
+    if not result.passed:
+        raise typer.Exit(1)
+
+
 def register(app: typer.Typer, bench: typer.Typer) -> None:
     """Add this package's commands to the `intentrec` CLI."""
     app.command("loadtest")(loadtest)
+    bench.command("soak")(soak)

@@ -13,6 +13,7 @@ PERCENTILE_COLUMNS = ("50%", "95%", "99%")
 
 @dataclass(frozen=True, slots=True)
 class HistoryPoint:
+    timestamp: float  # Unix seconds (Locust writes whole seconds)
     t_s: float  # seconds since the first row
     users: int
     rps: float
@@ -36,6 +37,7 @@ def read_history(path: Path) -> list[HistoryPoint]:
     t0 = float(rows[0]["Timestamp"])
     return [
         HistoryPoint(
+            timestamp=float(row["Timestamp"]),
             t_s=float(row["Timestamp"]) - t0,
             users=int(row["User Count"]),
             rps=_number(row["Requests/s"]) or 0.0,

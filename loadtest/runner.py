@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import os
 import re
@@ -132,6 +133,18 @@ class RssSampler:
                 self._stop.wait(self.interval_s)
 
 
+def _reap(process: subprocess.Popen) -> None:
+    """Ask a still-running Locust to stop (it writes its reports on SIGTERM), then insist."""
+    if process.poll() is not None:
+        return
+    process.terminate()
+    try:
+        process.wait(timeout=15)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
 def run_locust(
     plan: LoadtestPlan, *, on_tick: Callable[[float], None] | None = None
 ) -> LoadtestOutputs:
@@ -141,34 +154,22 @@ def run_locust(
     log_path = plan.out_dir / "locust.log"
     rss_csv = plan.out_dir / "rss.csv" if plan.api_pid else None
     deadline_s = plan.duration_s + 60  # spawn, stop-timeout and report writing
-    with log_path.open("w") as log:
+    with contextlib.ExitStack() as stack:
+        log = stack.enter_context(log_path.open("w"))
         process = subprocess.Popen(
             locust_argv(plan), stdout=log, stderr=subprocess.STDOUT, env=locust_env(plan)
         )
+        stack.callback(_reap, process)
+        if plan.api_pid and rss_csv:
+            stack.enter_context(RssSampler(plan.api_pid, rss_csv))
         started = time.monotonic()
-        sampler = RssSampler(plan.api_pid, rss_csv) if plan.api_pid and rss_csv else None
-        if sampler:
-            sampler.__enter__()
-        try:
-            while process.poll() is None:
-                elapsed = time.monotonic() - started
-                if elapsed > deadline_s:
-                    process.terminate()
-                    try:
-                        process.wait(timeout=10)
-                    except subprocess.TimeoutExpired:
-                        process.kill()
-                        process.wait()
-                    break
-                if on_tick:
-                    on_tick(elapsed)
-                time.sleep(0.5)
-        finally:
-            if process.poll() is None:
-                process.kill()
-                process.wait()
-            if sampler:
-                sampler.__exit__()
+        while process.poll() is None:
+            elapsed = time.monotonic() - started
+            if elapsed > deadline_s:
+                break
+            if on_tick:
+                on_tick(elapsed)
+            time.sleep(0.5)
     prefix = plan.out_dir / CSV_PREFIX
     return LoadtestOutputs(
         returncode=process.returncode,

@@ -4,6 +4,7 @@ real bundle, real redis-server), a report with requests and no failures, and the
 from __future__ import annotations
 
 import json
+import os
 
 import httpx
 import pytest
@@ -12,6 +13,7 @@ from typer.testing import CliRunner
 
 from loadtest.cli import register
 from loadtest.runner import LoadtestPlan, run_locust
+from loadtest.soak import SoakPhase, run_soak
 
 pytestmark = pytest.mark.slow
 
@@ -69,3 +71,24 @@ def test_a_missed_objective_fails_the_run(start_server, tmp_path) -> None:
     assert summary["figures"]["failures"] == 0
     assert summary["slo"]["passed"] is False
     assert [o["name"] for o in summary["slo"]["objectives"] if not o["passed"]] == ["p99_ms"]
+
+
+def test_soak_runs_both_phases_and_samples_the_api_memory(start_server, tmp_path) -> None:
+    with start_server() as server:
+        result = run_soak(
+            host=server.url,
+            users=2,
+            rate=20,
+            phases=[SoakPhase("refine-off", "off", 3, 1000), SoakPhase("refine-on", "on", 3, 1000)],
+            out_dir=tmp_path,
+            api_pid=os.getpid(),  # the server runs in this process's thread
+        )
+    assert [p["name"] for p in result.phases] == ["refine-off", "refine-on"]
+    assert all(p["summary"]["figures"]["requests"] > 0 for p in result.phases)
+    assert result.failures == 0
+    # No LLM is configured here: refine=on answers are degraded, never failed.
+    on = result.phases[1]["summary"]["figures"]
+    assert on["degraded_reasons"].get("refine_unavailable", 0) > 0
+    assert result.rss_start_mib is not None and result.rss_end_mib is not None
+    assert result.passed
+    assert result.plot is not None and result.plot.read_bytes()[:4] == b"\x89PNG"
