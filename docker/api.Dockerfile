@@ -8,8 +8,6 @@
 
 ARG PYTHON_VERSION=3.11
 ARG CUDA_IMAGE=nvidia/cuda:12.8.1-cudnn-runtime-ubuntu24.04
-# `--build-arg CPU_EXTRAS=cpu,llm` adds the embedded CPU LLM server (`intentrec llm serve`).
-ARG CPU_EXTRAS=cpu
 
 # ---------------------------------------------------------------- GPU
 FROM ${CUDA_IMAGE} AS gpu-build
@@ -46,7 +44,6 @@ CMD ["intentrec", "serve", "--host", "0.0.0.0", "--port", "8000"]
 
 # ---------------------------------------------------------------- CPU
 FROM python:${PYTHON_VERSION}-slim-bookworm AS cpu-build
-ARG CPU_EXTRAS
 # A compiler only for wheels that may have to be built from source (the image keeps none of it).
 RUN apt-get update \
     && apt-get install -y --no-install-recommends build-essential \
@@ -55,7 +52,7 @@ ENV PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1
 RUN python -m venv /opt/venv
 WORKDIR /src
 COPY . .
-RUN /opt/venv/bin/pip install ".[${CPU_EXTRAS}]" \
+RUN /opt/venv/bin/pip install ".[cpu]" \
     && ! /opt/venv/bin/python -c "import torch" 2>/dev/null
 
 FROM python:${PYTHON_VERSION}-slim-bookworm AS cpu

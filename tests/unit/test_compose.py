@@ -194,18 +194,30 @@ def test_cpu_override_drops_the_gpu_and_the_llm(compose) -> None:
     assert api["build"]["target"] == "cpu"
     assert api["environment"]["INTENTREC_DEVICE"] == "cpu"
     assert api["depends_on"]["llm"]["required"] is False
+    assert api["depends_on"]["llm-cpu"] == {"condition": "service_healthy", "required": False}
     assert api["deploy"]["__tag__"] == "!reset"  # no GPU reservation left on the API
     embedded = override["llm-cpu"]
     assert embedded["profiles"] == ["embedded-llm"]
     assert embedded["command"][:3] == ["intentrec", "llm", "serve"]
     assert "/health'" in _text(embedded["healthcheck"]["test"])
     assert "deploy" not in embedded
+    assert embedded["build"]["dockerfile"] == "docker/llm-cpu.Dockerfile"
+
+
+def test_embedded_llm_image_keeps_vllm_in_its_own_environment() -> None:
+    text = (ROOT / "docker" / "llm-cpu.Dockerfile").read_text()
+    assert "bash scripts/install-llm.sh /opt/venv-llm" in text
+    assert "INTENTREC_LLM_PYTHON=/opt/venv-llm/bin/python" in text
+    assert (ROOT / "scripts" / "install-llm.sh").exists()
+    stages = _dockerfile_stages(ROOT / "docker" / "llm-cpu.Dockerfile")
+    assert re.search(r"^USER (?!root)\S+", stages["llm-cpu"], flags=re.MULTILINE)
+    assert "/health'" in stages["llm-cpu"]
 
 
 def test_api_image_targets_are_multi_stage_non_root_and_torch_free() -> None:
     stages = _dockerfile_stages(ROOT / "docker" / "api.Dockerfile")
     assert {"cpu", "gpu", "cpu-build", "gpu-build"} <= set(stages)
-    installs = {"cpu": 'pip install ".[${CPU_EXTRAS}]"', "gpu": 'pip install ".[gpu]"'}
+    installs = {"cpu": 'pip install ".[cpu]"', "gpu": 'pip install ".[gpu]"'}
     for target, install in installs.items():
         final = stages[target]
         assert f"COPY --from={target}-build /opt/venv /opt/venv" in final
