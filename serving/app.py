@@ -85,7 +85,9 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     await batcher.warm_up(model)
     state.holder.warm_up = batcher.warm_up
     refiner = _build_refiner(settings, redis)
-    state.recommender = Recommender(settings, state.metrics, batcher, state.store, refiner)
+    state.recommender = Recommender(
+        settings, state.metrics, state.holder, batcher, state.store, refiner
+    )
     tasks.append(asyncio.create_task(_watch_store(app), name="store-watch"))
     if settings.watch_bundle:
         tasks.append(asyncio.create_task(state.holder.watch(), name="bundle-watch"))

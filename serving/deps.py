@@ -23,37 +23,37 @@ _api_key_header = APIKeyHeader(
 )
 
 
-def get_settings(request: Request) -> Settings:
+async def get_settings(request: Request) -> Settings:
     return request.app.state.settings
 
 
-def get_metrics(request: Request) -> Metrics:
+async def get_metrics(request: Request) -> Metrics:
     return request.app.state.metrics
 
 
-def get_holder(request: Request) -> ModelHolder:
+async def get_holder(request: Request) -> ModelHolder:
     return request.app.state.holder
 
 
-def get_model(request: Request) -> ServedModel:
+async def get_model(request: Request) -> ServedModel:
     holder: ModelHolder = request.app.state.holder
     if not holder.loaded:
         raise ServiceError(503, "not_ready", "no bundle loaded yet")
     return holder.current
 
 
-def get_recommender(request: Request) -> Recommender:
+async def get_recommender(request: Request) -> Recommender:
     return request.app.state.recommender
 
 
-def get_store(request: Request) -> HistoryStore:
+async def get_store(request: Request) -> HistoryStore:
     store: HistoryStore | None = request.app.state.store
     if store is None:
         raise ServiceError(503, "history_store_unavailable", "no history store configured")
     return store
 
 
-def require_api_key(
+async def require_api_key(
     request: Request, api_key: Annotated[str | None, Security(_api_key_header)] = None
 ) -> None:
     expected = request.app.state.settings.api_key

@@ -14,7 +14,8 @@ import numpy as np
 
 from serving.batcher import MicroBatcher
 from serving.clients.history_store import HistoryStore, StoreUnavailable
-from serving.errors import invalid_field
+from serving.errors import ServiceError, invalid_field
+from serving.holder import ModelHolder
 from serving.metrics import Metrics
 from serving.model import ServedModel
 from serving.pipeline.deadline import Deadline
@@ -32,12 +33,16 @@ _MIN_HISTORY_MS = 1.0
 class Recommender:
     settings: Settings
     metrics: Metrics
+    holder: ModelHolder
     batcher: MicroBatcher
     store: HistoryStore | None
     refiner: Refiner | None = None
     in_flight: int = 0
 
-    async def recommend(self, req: RecommendRequest, model: ServedModel) -> RecommendResponse:
+    async def recommend(self, req: RecommendRequest) -> RecommendResponse:
+        if not self.holder.loaded:
+            raise ServiceError(503, "not_ready", "no bundle loaded yet")
+        model = self.holder.current  # kept for the whole request: a reload cannot change it
         self.in_flight += 1
         try:
             return await self._recommend(req, model)

@@ -11,9 +11,8 @@ def filter_candidates(
     ids: np.ndarray, scores: np.ndarray, excluded: Collection[int]
 ) -> tuple[np.ndarray, np.ndarray]:
     """Drop padding (0), missing results (-1) and excluded ids, keeping the order."""
-    keep = ids > 0
-    if excluded:
-        keep &= ~np.isin(ids, np.fromiter(excluded, dtype=np.int64, count=len(excluded)))
+    # A set lookup per candidate: tens of candidates, where np.isin's sorting costs more.
+    keep = [n for n, i in enumerate(ids.tolist()) if i > 0 and i not in excluded]
     return ids[keep], scores[keep]
 
 

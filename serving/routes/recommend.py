@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Response
 
-from serving.deps import ModelDep, RecommenderDep
+from serving.deps import RecommenderDep
 from serving.schemas import ErrorResponse, RecommendRequest, RecommendResponse
 
 router = APIRouter(tags=["recommend"])
@@ -14,9 +14,7 @@ router = APIRouter(tags=["recommend"])
     responses={413: {"model": ErrorResponse}, 422: {"model": ErrorResponse}},
     summary="Top-k items for a user and/or a history, within a latency budget",
 )
-async def recommend(
-    body: RecommendRequest, model: ModelDep, recommender: RecommenderDep
-) -> Response:
-    result = await recommender.recommend(body, model)
+async def recommend(body: RecommendRequest, recommender: RecommenderDep) -> Response:
+    result = await recommender.recommend(body)
     # Serialised here once: the model was built by our own code, re-validating it costs latency.
     return Response(result.model_dump_json(), media_type="application/json")
