@@ -27,6 +27,9 @@ def up(
         None, help="Bundle directory or bundles root (default INTENTREC_BUNDLE_DIR)."
     ),
     llm: bool = typer.Option(False, "--llm", help="Also start `intentrec llm serve` for refine."),
+    llm_url: str | None = typer.Option(
+        None, help="Use this OpenAI-compatible LLM server (e.g. vLLM on a GPU) for refine."
+    ),
     workers: int | None = typer.Option(None, min=1, help="API worker processes."),
     api_port: int | None = typer.Option(None, help="API port (default 8000)."),
     redis_port: int | None = typer.Option(None, help="redis-server port (default 6379)."),
@@ -45,7 +48,7 @@ def up(
         state_dir, api_port=api_port, redis_port=redis_port, llm_port=llm_port, api_workers=workers
     )
     try:
-        states = stack_up(settings, bundle=bundle, llm=llm, report=console.print)
+        states = stack_up(settings, bundle=bundle, llm=llm, llm_url=llm_url, report=console.print)
     except StackError as exc:
         console.print(f"[red]{exc}[/]")
         console.print("services already started keep running; `intentrec stack down` stops them")

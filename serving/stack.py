@@ -309,10 +309,17 @@ def stack_up(
     *,
     bundle: Path | None = None,
     llm: bool = False,
+    llm_url: str | None = None,
     api: bool = True,
     report: Callable[[str], None] = lambda _: None,
 ) -> dict[str, ServiceState]:
-    """Start what is not running yet, in dependency order; returns every service's state."""
+    """Start what is not running yet, in dependency order; returns every service's state.
+
+    `llm` starts the embedded LLM server; `llm_url` points the API at an OpenAI-compatible server
+    that runs elsewhere (e.g. vLLM on a GPU machine) instead.
+    """
+    if llm and llm_url:
+        raise StackError("give either --llm (embedded server) or --llm-url (external), not both")
     started: dict[str, ServiceState] = {}
 
     def ensure(spec_factory: Callable[[], ServiceSpec], name: str) -> ServiceState:
@@ -328,10 +335,12 @@ def stack_up(
         return state
 
     started["redis"] = ensure(lambda: redis_spec(settings), "redis")
-    llm_url: str | None = None
     if llm:
         if not cli_has_command("llm", "serve"):
-            raise StackError("`intentrec llm serve` is not available: install the `llm` extra")
+            raise StackError(
+                "`intentrec llm serve` is not available in this install "
+                "(it needs the refine CLI and the `llm` group: scripts/install-llm.sh)"
+            )
         started["llm"] = ensure(lambda: llm_spec(settings), "llm")
         llm_url = started["llm"].url
     if api:
