@@ -45,6 +45,12 @@ def test_each_broken_answer_is_named(body, kwargs, message) -> None:
     assert problem is not None and message in problem
 
 
+def test_seen_items_are_allowed_when_the_history_store_was_unavailable() -> None:
+    body = _body(["1", "2"], degraded=["history_store_unavailable"])
+    assert recommend_problem(body, k=2, seen={"2"}) is None
+    assert recommend_problem(body, k=2, excluded=["2"]) is not None  # `exclude` still holds
+
+
 def test_total_is_read_when_reported() -> None:
     assert total_ms(_body(["1"])) == 2.5
     assert total_ms(_body(["1"], timings_ms={})) is None
