@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
@@ -70,6 +72,9 @@ def invalid_field(field: str, message: str) -> ServiceError:
     return ServiceError(422, "invalid_request", f"{field}: {message}", field)
 
 
+RECEIVED_AT = "intentrec.received_at"
+
+
 class BodyTooLarge:
     """ASGI middleware: 413 for bodies over `max_bytes`, declared or streamed.
 
@@ -85,6 +90,7 @@ class BodyTooLarge:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        scope[RECEIVED_AT] = time.perf_counter()  # request budgets count from here
         for name, value in scope["headers"]:
             if name == b"content-length":
                 if not value.isdigit() or int(value) > self.max_bytes:

@@ -39,17 +39,23 @@ class Recommender:
     refiner: Refiner | None = None
     in_flight: int = 0
 
-    async def recommend(self, req: RecommendRequest) -> RecommendResponse:
+    async def recommend(
+        self, req: RecommendRequest, received_at: float | None = None
+    ) -> RecommendResponse:
+        """`received_at` (perf_counter): when the server got the request; the budget counts
+        from there, so time spent reading and validating the body is part of it."""
         if not self.holder.loaded:
             raise ServiceError(503, "not_ready", "no bundle loaded yet")
         model = self.holder.current  # kept for the whole request: a reload cannot change it
         self.in_flight += 1
         try:
-            return await self._recommend(req, model)
+            return await self._recommend(req, model, received_at)
         finally:
             self.in_flight -= 1
 
-    async def _recommend(self, req: RecommendRequest, model: ServedModel) -> RecommendResponse:
+    async def _recommend(
+        self, req: RecommendRequest, model: ServedModel, received_at: float | None
+    ) -> RecommendResponse:
         settings = self.settings
         if len(req.history) > settings.history_cap:
             raise invalid_field(
@@ -57,6 +63,8 @@ class Recommender:
                 f"{len(req.history)} items, at most {settings.history_cap} (INTENTREC_HISTORY_CAP)",
             )
         deadline = Deadline(req.budget_ms or settings.default_budget_ms)
+        if received_at is not None:
+            deadline.started = received_at
         degraded: list[str] = []
 
         stored = await self._stored_history(req.user_id, deadline, degraded)

@@ -1,8 +1,9 @@
 from __future__ import annotations
 
-from fastapi import APIRouter, Response
+from fastapi import APIRouter, Request, Response
 
 from serving.deps import RecommenderDep
+from serving.errors import RECEIVED_AT
 from serving.schemas import ErrorResponse, RecommendRequest, RecommendResponse
 
 router = APIRouter(tags=["recommend"])
@@ -14,7 +15,9 @@ router = APIRouter(tags=["recommend"])
     responses={413: {"model": ErrorResponse}, 422: {"model": ErrorResponse}},
     summary="Top-k items for a user and/or a history, within a latency budget",
 )
-async def recommend(body: RecommendRequest, recommender: RecommenderDep) -> Response:
-    result = await recommender.recommend(body)
+async def recommend(
+    request: Request, body: RecommendRequest, recommender: RecommenderDep
+) -> Response:
+    result = await recommender.recommend(body, received_at=request.scope.get(RECEIVED_AT))
     # Serialised here once: the model was built by our own code, re-validating it costs latency.
     return Response(result.model_dump_json(), media_type="application/json")
