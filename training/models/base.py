@@ -75,18 +75,21 @@ class CausalSelfAttention(nn.Module):
     def __init__(self, dim: int, heads: int, dropout: float) -> None:
         super().__init__()
         self.heads = heads
-        self.qkv = nn.Linear(dim, 3 * dim)
+        self.head_dim = dim // heads
+        # three projections rather than one split in three: Split's form differs across opsets
+        self.query = nn.Linear(dim, dim)
+        self.key = nn.Linear(dim, dim)
+        self.value = nn.Linear(dim, dim)
         self.out = nn.Linear(dim, dim)
         self.dropout = nn.Dropout(dropout)
 
     def forward(self, x: Tensor, mask: Tensor) -> Tensor:
         batch, length, dim = x.shape
-        head_dim = dim // self.heads
-        q, k, v = self.qkv(x).chunk(3, dim=-1)
         q, k, v = (
-            t.reshape(batch, length, self.heads, head_dim).transpose(1, 2) for t in (q, k, v)
+            proj(x).reshape(batch, length, self.heads, self.head_dim).transpose(1, 2)
+            for proj in (self.query, self.key, self.value)
         )
-        scores = q @ k.transpose(-1, -2) / math.sqrt(head_dim)
+        scores = q @ k.transpose(-1, -2) * self.head_dim**-0.5
         scores = scores.masked_fill(~mask.unsqueeze(1), float("-inf"))
         weights = self.dropout(torch.softmax(scores, dim=-1))
         context = (weights @ v).transpose(1, 2).reshape(batch, length, dim)

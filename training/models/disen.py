@@ -23,7 +23,6 @@ The score of item i is max_k <phi^(k), e_i> with the tied item embedding table.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from typing import ClassVar
 
@@ -112,7 +111,7 @@ class DisenSeq(SequenceEncoder):
             mask = ((item_seq != 0) | is_last).unsqueeze(1)  # (B, 1, L)
         else:
             mask = attention_mask(item_seq)  # (B, L, L)
-        scores = self.relation_norm_last(last) @ keys.transpose(1, 2) / math.sqrt(z.shape[-1])
+        scores = self.relation_norm_last(last) @ keys.transpose(1, 2) * self.config.dim**-0.5
         relation = torch.softmax(scores.masked_fill(~mask, float("-inf")), dim=-1)  # eq. 5
         batch, queries, length = relation.shape
         weights = relation.unsqueeze(2) * assign.transpose(1, 2).unsqueeze(1)  # (B, Q, K, L)
