@@ -38,7 +38,18 @@ def _validation_message(errors: list[dict]) -> tuple[str, str]:
     return field, f"{field}: {first.get('msg', 'invalid value')}"
 
 
-async def _on_validation(_: Request, exc: RequestValidationError) -> JSONResponse:
+def _count(request: Request, status: int) -> None:
+    """Requests answered with an error, by route template (bounded label values)."""
+    metrics = getattr(request.app.state, "metrics", None)
+    if metrics is None:
+        return
+    route = request.scope.get("route")
+    endpoint = getattr(route, "path", "unmatched").strip("/") or "root"
+    outcome = "client_error" if status < 500 else "unavailable" if status == 503 else "error"
+    metrics.requests.labels(endpoint=endpoint, outcome=outcome).inc()
+
+
+async def _on_validation(request: Request, exc: RequestValidationError) -> JSONResponse:
     errors = list(exc.errors())
     field, message = _validation_message(errors)
     body = error_body("invalid_request", message, field)
@@ -46,14 +57,17 @@ async def _on_validation(_: Request, exc: RequestValidationError) -> JSONRespons
         {"loc": list(e.get("loc", ())), "msg": e.get("msg", ""), "type": e.get("type", "")}
         for e in errors
     ]
+    _count(request, 422)
     return JSONResponse(body, status_code=422)
 
 
-async def _on_service_error(_: Request, exc: ServiceError) -> JSONResponse:
+async def _on_service_error(request: Request, exc: ServiceError) -> JSONResponse:
+    _count(request, exc.status)
     return JSONResponse(error_body(exc.code, exc.message, exc.field), status_code=exc.status)
 
 
-async def _on_http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+async def _on_http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+    _count(request, exc.status_code)
     code = {404: "not_found", 405: "method_not_allowed", 401: "unauthorized"}.get(
         exc.status_code, "http_error"
     )

@@ -53,7 +53,6 @@ async def post_events(
             [NewEvent(e.user_id, e.item_id, e.event_id) for e in events]
         )
     except StoreUnavailable as exc:
-        metrics.requests.labels(endpoint="events", outcome="unavailable").inc()
         raise ServiceError(
             503,
             "history_store_unavailable",

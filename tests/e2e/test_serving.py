@@ -26,7 +26,9 @@ def test_health_readiness_and_metrics(server) -> None:
         assert ready.json()["ready"] is True
         assert ready.json()["history_store"] == "ok"
         client.post("/recommend", json={"history": ["50"], "k": 3})
+        client.post("/recommend", json={"k": 0})
         metrics = client.get("/metrics").text
+    assert 'intentrec_requests_total{endpoint="recommend",outcome="client_error"}' in metrics
     assert 'intentrec_stage_latency_seconds_bucket{le="0.001",stage="encode"}' in metrics
     assert "intentrec_bundle_info{version=" in metrics
     assert "intentrec_encoder_batch_size_count" in metrics
