@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import threading
 import time
 import uuid
@@ -175,3 +176,18 @@ def test_watching_bundles_current_switches_by_itself(start_server, serving_bundl
             )
         finally:
             switch_to(serving_bundles, "a")
+
+
+def test_a_dead_llm_server_degrades_refine_not_the_answer(start_server, catalog) -> None:
+    with socket.socket() as sock:  # a port nobody listens on: connections are refused
+        sock.bind(("127.0.0.1", 0))
+        dead = f"http://127.0.0.1:{sock.getsockname()[1]}/v1"
+    history = [catalog.external_ids[i] for i in (1, 2, 3)]
+    with start_server(llm_base_url=dead, llm_model="none") as live, live.client() as client:
+        assert client.get("/readyz").json()["refine"] == "available"
+        body = client.post(
+            "/recommend", json={"history": history, "k": 10, "refine": "on", "budget_ms": 200}
+        ).json()
+    assert len(body["items"]) == 10
+    assert body["refined"] is False
+    assert any(reason.startswith("refine_") for reason in body["degraded"])
