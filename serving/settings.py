@@ -50,6 +50,8 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _check(self) -> Settings:
+        if self.api_key is not None and not self.api_key.get_secret_value():
+            self.api_key = None  # INTENTREC_API_KEY= (empty) means no key, not an empty key
         if self.refine_fixed_top >= self.refine_candidates:
             raise ValueError("refine_fixed_top must be smaller than refine_candidates")
         return self
