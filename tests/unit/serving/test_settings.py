@@ -29,7 +29,5 @@ def test_an_empty_api_key_means_none(monkeypatch) -> None:
 )
 def test_bad_values_fail_naming_the_setting(monkeypatch, name, value) -> None:
     monkeypatch.setenv(f"INTENTREC_{name}", value)
-    with pytest.raises(
-        ValidationError, match=name.lower() if name != "REFINE_FIXED_TOP" else "refine_fixed_top"
-    ):
+    with pytest.raises(ValidationError, match=name.lower()):
         Settings()
