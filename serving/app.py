@@ -36,19 +36,19 @@ def _build_refiner(settings: Settings, redis):
 
 
 async def _watch_store(app: FastAPI) -> None:
-    """While the breaker is open: restart our own redis-server if it died, then probe."""
+    """Restart our own redis-server if it died; while the breaker is open, probe the store."""
     state = app.state
     while True:
         await asyncio.sleep(state.settings.redis_retry_s / 2)
-        if state.store.available:
-            continue
-        if state.embedded is not None:
+        embedded = state.embedded
+        if embedded is not None and embedded.process is not None and not embedded.running():
             try:
-                if await asyncio.to_thread(state.embedded.ensure_running):
-                    log.warning("embedded redis-server had stopped; restarted it")
+                await asyncio.to_thread(embedded.ensure_running)
+                log.warning("embedded redis-server had stopped; restarted it")
             except Exception:
                 log.exception("could not restart the embedded redis-server")
-        await state.store.probe()
+        if not state.store.available:
+            await state.store.probe()
 
 
 @asynccontextmanager
@@ -72,6 +72,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         timeout_ms=settings.redis_timeout_ms,
         retry_s=settings.redis_retry_s,
         metrics=state.metrics,
+        failures_to_open=settings.redis_failures_to_open,
     )
     await state.store.probe()  # a store down at start degrades, it does not stop the service
     set_threads(1)  # inline encodes run on this thread: no OpenMP team for a few queries

@@ -50,6 +50,7 @@ class Scenario:
     latencies_ms: list[float] = field(default_factory=list)
     errors: int = 0
     degraded: int = 0
+    reasons: dict[str, int] = field(default_factory=dict)
     elapsed_s: float = 0.0
 
     def summary(self) -> dict:
@@ -63,6 +64,7 @@ class Scenario:
             "p99_ms": round(float(np.percentile(lat, 99)), 3),
             "errors": self.errors,
             "degraded": self.degraded,
+            "degraded_reasons": self.reasons,
         }
 
 
@@ -119,6 +121,8 @@ async def _one(conn: Connection, body: bytes, scenario: Scenario, started: float
         scenario.errors += 1
     elif _degraded(payload):
         scenario.degraded += 1
+        for reason in json.loads(payload)["degraded"]:
+            scenario.reasons[reason] = scenario.reasons.get(reason, 0) + 1
 
 
 async def closed_loop(host: str, port: int, bodies: list[bytes], clients: int, duration: float):
@@ -359,8 +363,11 @@ def print_report(report: dict, json_out: bool) -> None:
     table.add_column("errors", justify="right")
     table.add_column("degraded", justify="right")
     for row in report["scenarios"]:
-        table.add_row(*(str(row[c]) for c in row))
+        table.add_row(*(str(v) for k, v in row.items() if k != "degraded_reasons"))
     console.print(table)
+    for row in report["scenarios"]:
+        if row["degraded_reasons"]:
+            console.print(f"degraded in {row['scenario']}: {row['degraded_reasons']}")
     console.print(
         f"in-process encode+retrieve p50 {report['in_process_encode_retrieve_p50_ms']} ms; "
         f"HTTP p50 (1 client) {report['http_p50_ms_closed_c1']} ms"

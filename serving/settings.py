@@ -21,6 +21,7 @@ class Settings(BaseSettings):
     # Short: a slow Redis must cost a request milliseconds, not the whole budget.
     redis_timeout_ms: float = Field(30.0, gt=0)
     redis_retry_s: float = Field(1.0, gt=0)  # how long a failed store is skipped before a retry
+    redis_failures_to_open: int = Field(3, ge=1)  # consecutive failures before skipping it
     # `always`: an acknowledged event is on disk before the answer, so it survives a kill -9.
     redis_fsync: Literal["always", "everysec"] = "always"
     history_store_len: int | None = Field(None, ge=1)  # per-user list cap; None: 4 x max_len

@@ -1,9 +1,10 @@
 """Per-user histories and event idempotency keys in Redis (redis.asyncio).
 
 Keys carry the user id as a hash tag, so a user's list and event ids sit in one slot (Redis
-Cluster ready) and the append script touches a single slot. A failing Redis trips a short
-breaker: for `retry_s` requests skip the store instead of each paying a timeout, and a background
-probe (`probe`) closes it again.
+Cluster ready) and the append script touches a single slot. A few consecutive failures open a
+short breaker: for `retry_s` requests skip the store instead of each paying a timeout, and a
+background probe (`probe`) closes it again. A single slow call (a stall on a busy host) degrades
+only its own request.
 """
 
 from __future__ import annotations
@@ -71,6 +72,7 @@ class HistoryStore:
         timeout_ms: float,
         retry_s: float,
         metrics: Metrics,
+        failures_to_open: int = 3,
     ) -> None:
         self.client = client
         self.max_len = max_len
@@ -78,6 +80,8 @@ class HistoryStore:
         self.timeout_s = timeout_ms / 1000.0
         self.retry_s = retry_s
         self.metrics = metrics
+        self.failures_to_open = failures_to_open
+        self._failures = 0
         self._down_until = 0.0
         self._append = client.register_script(_APPEND)
 
@@ -87,7 +91,9 @@ class HistoryStore:
 
     def _trip(self, operation: str, exc: BaseException) -> StoreUnavailable:
         self.metrics.redis_errors.labels(operation=operation).inc()
-        self._down_until = time.monotonic() + self.retry_s
+        self._failures += 1
+        if self._failures >= self.failures_to_open:
+            self._down_until = time.monotonic() + self.retry_s
         return StoreUnavailable(f"history store {operation} failed: {type(exc).__name__}: {exc}")
 
     def _check(self, operation: str) -> None:
@@ -100,9 +106,11 @@ class HistoryStore:
         timeout = self.timeout_s if timeout_ms is None else min(self.timeout_s, timeout_ms / 1000)
         try:
             async with asyncio.timeout(max(timeout, 0.0005)):
-                return await self.client.lrange(_history_key(user_id), -n, -1)
+                items = await self.client.lrange(_history_key(user_id), -n, -1)
         except (RedisError, OSError, TimeoutError) as exc:
             raise self._trip("read", exc) from exc
+        self._failures = 0
+        return items
 
     async def history(self, user_id: str) -> list[str]:
         return await self.recent(user_id, self.max_len)
@@ -126,6 +134,7 @@ class HistoryStore:
                     results = await pipe.execute()
         except (RedisError, OSError, TimeoutError) as exc:
             raise self._trip("write", exc) from exc
+        self._failures = 0
         accepted = sum(int(r) for r in results)
         return accepted, len(results) - accepted
 
@@ -137,6 +146,7 @@ class HistoryStore:
         except (RedisError, OSError, TimeoutError) as exc:
             self._trip("ping", exc)
             return False
+        self._failures = 0
         self._down_until = 0.0
         return True
 

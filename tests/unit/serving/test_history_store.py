@@ -22,7 +22,9 @@ def embedded(tmp_path: Path):
     server.stop()
 
 
-def _store(url: str, max_len: int = 5, retry_s: float = 0.2) -> HistoryStore:
+def _store(
+    url: str, max_len: int = 5, retry_s: float = 0.2, failures_to_open: int = 1
+) -> HistoryStore:
     return HistoryStore(
         connect(url, 200),
         max_len=max_len,
@@ -30,6 +32,7 @@ def _store(url: str, max_len: int = 5, retry_s: float = 0.2) -> HistoryStore:
         timeout_ms=200,
         retry_s=retry_s,
         metrics=Metrics(),
+        failures_to_open=failures_to_open,
     )
 
 
@@ -92,3 +95,18 @@ def test_a_second_instance_adopts_a_running_server(embedded, tmp_path: Path) -> 
     assert other.process is None  # not ours: stopping it is left to its owner
     other.stop()
     assert embedded.running()
+
+
+async def test_the_breaker_opens_only_after_consecutive_failures(embedded) -> None:
+    store = _store(embedded.url, retry_s=30, failures_to_open=3)
+    try:
+        await store.client.execute_command("CLIENT", "PAUSE", "300")
+        for _ in range(2):
+            with pytest.raises(StoreUnavailable):
+                await store.recent("u", 5, timeout_ms=10)
+        assert store.available  # two stalls degrade their own requests only
+        with pytest.raises(StoreUnavailable):
+            await store.recent("u", 5, timeout_ms=10)
+        assert not store.available
+    finally:
+        await store.aclose()
