@@ -31,6 +31,7 @@ class ServedModel:
         manifest = bundle.manifest
         self.root: Path = bundle.root
         self.version: str = manifest.version
+        self.arch: str = manifest.model.arch
         self.max_len: int = manifest.model.max_len
         self.n_items: int = manifest.model.n_items
         self.intents: int = manifest.model.intents
