@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import gc
 import math
+import os
 import statistics
 import time
 from collections.abc import Callable
@@ -87,7 +88,7 @@ def bench_retrieval_size(
     items, queries = synthetic_catalog(n_items, dim, settings.tune_users + users, intents, seed)
     tune_queries, eval_queries = queries[: settings.tune_users], queries[settings.tune_users :]
 
-    set_threads(2)  # build with every core; searches below use `threads`
+    set_threads(os.cpu_count() or 1)  # build with every core; searches below use `threads`
     gc.collect()
     rss_before = _rss_bytes()
     started = time.perf_counter()
