@@ -72,13 +72,21 @@ class RecommendClient(FastHttpUser):
     """One app instance: its end users, their histories, and what it was last recommended."""
 
     def wait_time(self) -> float:
+        """Poisson arrivals at this client's share of the target rate, paced from the scheduled
+        arrival rather than from the end of the last response, so slow answers do not lower the
+        offered rate (as long as the client is not behind by more than a second: then the
+        missed arrivals are dropped instead of sent in a burst)."""
         if SETTINGS.rate <= 0:
             return 0.0
         clients = getattr(self.environment.parsed_options, "num_users", None) or 1
-        # Poisson arrivals: exponential gaps with the per-client share of the target rate.
-        return random.expovariate(SETTINGS.rate / clients)
+        now = time.monotonic()
+        if self._next_at < now - 1.0:
+            self._next_at = now
+        self._next_at += random.expovariate(SETTINGS.rate / clients)
+        return max(0.0, self._next_at - now)
 
     def on_start(self) -> None:
+        self._next_at = time.monotonic()
         self._ensure_pool()
         index = next(_client_ids)
         self.end_users = [
