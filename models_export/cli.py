@@ -42,8 +42,13 @@ def export_command(
 ) -> None:
     """Export a trained run to a bundle (ONNX encoder, item index, catalog, manifest)."""
     from models_export.export import export_run
+    from training.checkpoint import CheckpointError
 
-    result = export_run(run_dir, out, switch=not no_switch, progress=True)
+    try:
+        result = export_run(run_dir, out, switch=not no_switch, progress=True)
+    except (CheckpointError, RuntimeError, ValueError) as exc:  # ExportError is a RuntimeError
+        console.print(f"[red]export failed[/] ({run_dir}): {exc}\n{out} is unchanged")
+        raise typer.Exit(1) from None
     manifest = result.manifest
     console.print(
         f"wrote bundle [bold]{manifest.version}[/] to {result.bundle_dir}\n"

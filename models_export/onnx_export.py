@@ -51,9 +51,11 @@ def export_onnx(model: SequenceEncoder, path: Path, opset: int = OPSET) -> Path:
     example = torch.randint(1, model.config.n_items + 1, (2, max_len), dtype=torch.int64)
     batch = torch.export.Dim("batch", min=1)
     seq = torch.export.Dim("seq", min=1)
-    exporter_log = logging.getLogger("torch.onnx")
-    level = exporter_log.level
-    exporter_log.setLevel(logging.ERROR)  # its notes (torchvision absent, ...) hide real errors
+    # The exporter's notes (torchvision absent, folding skipped, ...) would hide real errors.
+    loggers = [logging.getLogger(name) for name in ("torch.onnx", "onnxscript")]
+    levels = [log.level for log in loggers]
+    for log in loggers:
+        log.setLevel(logging.ERROR)
     try:
         with warnings.catch_warnings(), torch.no_grad():
             warnings.simplefilter("ignore")
@@ -70,7 +72,8 @@ def export_onnx(model: SequenceEncoder, path: Path, opset: int = OPSET) -> Path:
                 verbose=False,
             )
     finally:
-        exporter_log.setLevel(level)
+        for log, level in zip(loggers, levels, strict=True):
+            log.setLevel(level)
     return path
 
 
