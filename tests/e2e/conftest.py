@@ -58,6 +58,19 @@ def serving_bundles(request: pytest.FixtureRequest, tmp_path_factory) -> Path:
 TEST_REDIS_TIMEOUT_MS = 500
 
 
+@pytest.fixture(scope="session")
+def serving_disen_bundle(request: pytest.FixtureRequest, tmp_path_factory) -> Path:
+    """A real multi-intent (K = 2) bundle: exercises the merge of per-intent results."""
+    try:
+        return resolve_bundle(request.getfixturevalue("tiny_bundle_disen"))
+    except pytest.FixtureLookupError:
+        from models_export.export import export_run
+
+        run_dir = request.getfixturevalue("tiny_run_disen")
+        out = tmp_path_factory.mktemp("exported-disen")
+        return export_run(run_dir, out, switch=False).bundle_dir
+
+
 def switch_to(bundles: Path, name: str) -> None:
     switch_current(bundles, bundles / name)
 

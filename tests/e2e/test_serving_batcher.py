@@ -14,9 +14,10 @@ from serving.pipeline.history import encoder_input
 from serving.settings import Settings
 
 
-@pytest.fixture(scope="module")
-def model(serving_bundles):
-    return load_model(serving_bundles, Settings())
+@pytest.fixture(scope="module", params=["sasrec", "disen"])
+def model(request):
+    name = "serving_bundles" if request.param == "sasrec" else "serving_disen_bundle"
+    return load_model(request.getfixturevalue(name), Settings())
 
 
 def _rows(model, n: int) -> list[np.ndarray]:
