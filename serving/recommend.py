@@ -157,16 +157,18 @@ class Recommender:
             return None
         row = encoder_input(history.internal_ids, model.max_len)
         fetch = fetch_size(needed, len(excluded), model.n_items)
-        future = self.batcher.submit(model, row, fetch, alone=self.in_flight == 1)
         with deadline.stage("queue"):
+            future = self.batcher.submit(model, row, fetch, alone=self.in_flight == 1)
             try:
                 async with asyncio.timeout(remaining / 1000.0):
                     result = await future
             except TimeoutError:
                 degraded.append("encode_skipped_budget")
                 return None
-        # The batch's compute is reported per stage; "queue" keeps only the waiting.
-        deadline.timings_ms["queue"] -= result.encode_ms + result.retrieve_ms
+        # The batch's compute is reported per stage; "queue" keeps only the waiting (and the
+        # hand-offs to and from the worker thread).
+        queued = deadline.timings_ms["queue"] - result.encode_ms - result.retrieve_ms
+        deadline.timings_ms["queue"] = max(0.0, queued)
         deadline.timings_ms["encode"] = result.encode_ms
         deadline.timings_ms["retrieve"] = result.retrieve_ms
         with deadline.stage("filter"):
