@@ -53,9 +53,11 @@ def serving_bundles(request: pytest.FixtureRequest, tmp_path_factory) -> Path:
     return root
 
 
-# The shared 2-core test machine stalls processes for tens of ms; the production default (30 ms)
-# would turn those stalls into spurious degraded answers. Tests of slowness set their own.
+# The shared 2-core test machine stalls processes for tens of ms; the production defaults (Redis
+# 30 ms, budget 50 ms) would turn those stalls into spurious degraded answers. Tests of slowness
+# and budgets set their own.
 TEST_REDIS_TIMEOUT_MS = 500
+TEST_BUDGET_MS = 2000
 
 
 @pytest.fixture(scope="session")
@@ -125,6 +127,7 @@ def start_server(serving_bundles: Path, tmp_path: Path) -> ServerFactory:
             "bundle_dir": serving_bundles,
             "data_dir": tmp_path / "data",
             "redis_timeout_ms": TEST_REDIS_TIMEOUT_MS,
+            "default_budget_ms": TEST_BUDGET_MS,
         } | overrides
         server = LiveServer(Settings(**values))
         server.start()
@@ -142,7 +145,10 @@ def server(serving_bundles: Path, tmp_path_factory) -> Iterator[LiveServer]:
     data_dir = tmp_path_factory.mktemp("data")
     live = LiveServer(
         Settings(
-            bundle_dir=serving_bundles, data_dir=data_dir, redis_timeout_ms=TEST_REDIS_TIMEOUT_MS
+            bundle_dir=serving_bundles,
+            data_dir=data_dir,
+            redis_timeout_ms=TEST_REDIS_TIMEOUT_MS,
+            default_budget_ms=TEST_BUDGET_MS,
         )
     )
     live.start()
