@@ -153,7 +153,7 @@ def bench_encode_arch(
     dim: int = 64,
     layers: int = 2,
     intents: int = 4,
-    threads: int = 2,
+    threads: int = 1,
     repeats: int = 200,
     workdir: Any = None,
 ) -> list[dict[str, Any]]:

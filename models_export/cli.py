@@ -143,7 +143,8 @@ def bench_encode_command(
     dim: int = typer.Option(64),
     layers: int = typer.Option(2),
     intents: int = typer.Option(4, help="K for disen."),
-    threads: int = typer.Option(2, help="Intra-op threads for both torch and ONNX Runtime."),
+    # 1 by default: figures on a shared 2-core host are stable only without thread teams.
+    threads: int = typer.Option(1, help="Intra-op threads for both torch and ONNX Runtime."),
     repeats: int = typer.Option(200, help="Timed calls at batch 1 (a quarter at larger batches)."),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
 ) -> None:
