@@ -64,12 +64,13 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         url = settings.redis_url
     await state.holder.reload()
     model = state.holder.current
-    redis = connect(url, settings.redis_timeout_ms)
+    redis = connect(url, max(settings.redis_timeout_ms, settings.redis_write_timeout_ms))
     state.store = HistoryStore(
         redis,
         max_len=settings.history_store_len or HISTORY_LEN_PER_MAX_LEN * model.max_len,
         event_ttl_s=settings.event_id_ttl_s,
         timeout_ms=settings.redis_timeout_ms,
+        write_timeout_ms=settings.redis_write_timeout_ms,
         retry_s=settings.redis_retry_s,
         metrics=state.metrics,
         failures_to_open=settings.redis_failures_to_open,

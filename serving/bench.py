@@ -259,11 +259,14 @@ def _seed_users(url: str, histories: list[list[str]]) -> None:
         if n % 2
         for j, item in enumerate(history)
     ]
-    for start in range(0, len(events), 1000):
-        response = httpx.post(
-            f"{url}/events", json={"events": events[start : start + 1000]}, headers=headers
-        )
-        response.raise_for_status()
+    with httpx.Client(base_url=url, headers=headers, timeout=30) as client:
+        for start in range(0, len(events), 250):
+            for attempt in range(5):  # 503 asks for a retry; event ids make it safe
+                response = client.post("/events", json={"events": events[start : start + 250]})
+                if response.status_code != 503:
+                    break
+                time.sleep(0.5 * (attempt + 1))
+            response.raise_for_status()
 
 
 async def _load(url: str, bodies: list[bytes], options: BenchOptions, log) -> list[Scenario]:

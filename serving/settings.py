@@ -20,6 +20,8 @@ class Settings(BaseSettings):
     redis_url: str | None = None  # None: start an embedded redis-server under data_dir
     # Short: a slow Redis must cost a request milliseconds, not the whole budget.
     redis_timeout_ms: float = Field(30.0, gt=0)
+    # Events are not on the latency path; refusing them on a busy host is the worse outcome.
+    redis_write_timeout_ms: float = Field(1000.0, gt=0)
     redis_retry_s: float = Field(1.0, gt=0)  # how long a failed store is skipped before a retry
     redis_failures_to_open: int = Field(3, ge=1)  # consecutive failures before skipping it
     # `always`: an acknowledged event is on disk before the answer, so it survives a kill -9.

@@ -50,6 +50,7 @@ def _event_key(user_id: str, event_id: str) -> str:
 
 
 def connect(url: str, timeout_ms: float) -> aioredis.Redis:
+    """`timeout_ms` bounds any one socket operation; each call sets its own tighter bound."""
     timeout = timeout_ms / 1000.0
     return aioredis.Redis.from_url(
         url,
@@ -70,6 +71,7 @@ class HistoryStore:
         max_len: int,
         event_ttl_s: int,
         timeout_ms: float,
+        write_timeout_ms: float,
         retry_s: float,
         metrics: Metrics,
         failures_to_open: int = 3,
@@ -78,6 +80,7 @@ class HistoryStore:
         self.max_len = max_len
         self.event_ttl_s = event_ttl_s
         self.timeout_s = timeout_ms / 1000.0
+        self.write_timeout_s = write_timeout_ms / 1000.0
         self.retry_s = retry_s
         self.metrics = metrics
         self.failures_to_open = failures_to_open
@@ -120,7 +123,7 @@ class HistoryStore:
         answers 503 and the client retries (event ids make the retry safe)."""
         self._check("write")
         try:
-            async with asyncio.timeout(self.timeout_s * (1 + len(events) / 100)):
+            async with asyncio.timeout(self.write_timeout_s * (1 + len(events) / 1000)):
                 async with self.client.pipeline(transaction=False) as pipe:
                     for event in events:
                         keys = [_history_key(event.user_id)]

@@ -30,6 +30,7 @@ def _store(
         max_len=max_len,
         event_ttl_s=60,
         timeout_ms=200,
+        write_timeout_ms=500,
         retry_s=retry_s,
         metrics=Metrics(),
         failures_to_open=failures_to_open,
