@@ -82,7 +82,9 @@ class RecommendResponse(BaseModel):
     refine_from_cache: bool = Field(False, description="The LLM order came from the cache.")
     degraded: list[str] = Field(
         description="Why the answer is not the full pipeline's: cold_start, "
-        "history_store_unavailable, encode_skipped_budget, refine_unavailable, refine_timeout, ..."
+        "history_store_unavailable, history_skipped_budget, encode_skipped_budget (popularity "
+        "answered), refine_unavailable, refine_skipped_budget, refine_timeout, refine_error, "
+        "refine_invalid_output, ..."
     )
     unknown_history: list[str] = Field(description="History ids the model does not know.")
     timings_ms: dict[str, float] = Field(description="Milliseconds per stage and `total`.")
