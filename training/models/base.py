@@ -191,18 +191,14 @@ class _MaxOverIntents(torch.autograd.Function):
 
     Autograd through `amax`/`maximum` over a (P, K, C) score tensor spends more time in
     tie-handling elementwise passes than in the K products themselves; here each k costs one
-    product forward and two backward plus a mask.
+    product forward and two backward plus a mask multiply.
     """
 
     @staticmethod
     def forward(ctx: Any, users: Tensor, items: Tensor) -> Tensor:
-        scores = users[:, 0] @ items.T
-        winner = torch.zeros(scores.shape, dtype=torch.uint8, device=scores.device)
-        for k in range(1, users.shape[1]):
-            candidate = users[:, k] @ items.T
-            better = candidate > scores
-            scores = torch.where(better, candidate, scores)
-            winner.masked_fill_(better, k)
+        # (K, P, C): reducing the outer axis is a vectorised elementwise pass
+        stacked = torch.stack([users[:, k] @ items.T for k in range(users.shape[1])])
+        scores, winner = stacked.max(dim=0)
         ctx.save_for_backward(users, items, winner)
         return scores
 
@@ -212,7 +208,7 @@ class _MaxOverIntents(torch.autograd.Function):
         grad_users = []
         grad_items = torch.zeros_like(items)
         for k in range(users.shape[1]):
-            routed = grad.masked_fill(winner != k, 0.0)
+            routed = grad * (winner == k)
             grad_users.append(routed @ items)
             grad_items += routed.T @ users[:, k]
         return torch.stack(grad_users, dim=1), grad_items
