@@ -9,8 +9,11 @@ from __future__ import annotations
 
 import typer
 
+from intentrec import quickstart_cli, stack_cli
+from loadtest import cli as loadtest_cli
 from models_export import cli as export_cli
 from serving import cli as serving_cli
+from serving.refine import cli as refine_cli
 from training import cli as training_cli
 
 app = typer.Typer(
@@ -24,7 +27,15 @@ bench = typer.Typer(
 )
 app.add_typer(bench, name="bench")
 
-for package_cli in (training_cli, export_cli, serving_cli):
+for package_cli in (
+    training_cli,
+    export_cli,
+    serving_cli,
+    refine_cli,
+    loadtest_cli,
+    stack_cli,
+    quickstart_cli,
+):
     package_cli.register(app, bench)
 
 

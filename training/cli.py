@@ -9,13 +9,17 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
+from training import data_cli
+
 console = Console()
 
 
 def register(app: typer.Typer, bench: typer.Typer) -> None:
     """Add this package's commands to the `intentrec` CLI."""
+    data_cli.register(app, bench)
     app.command("train")(train)
     app.command("evaluate")(evaluate)
+    bench.command("train")(bench_train)
 
 
 def train(
@@ -103,3 +107,61 @@ def evaluate(
         return
     console.print(metrics_table(metrics, title=f"test metrics of {run_dir}"))
     console.print(f"updated {run_dir / 'metrics.json'}")
+
+
+def bench_train(
+    preset: Annotated[str, typer.Option(help="foundation | ablation")] = "foundation",
+    data: Annotated[str, typer.Option(help="Data folder or file.")] = "data/ml-100k",
+    seeds: Annotated[str, typer.Option(help="Comma-separated seeds.")] = "1,2,3",
+    out: Annotated[Path, typer.Option(help="Root folder for the runs.")] = Path("runs/bench"),
+    overrides: Annotated[
+        list[str] | None, typer.Option("--set", help="Base training option, e.g. --set dropout=0.3")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+) -> None:
+    """Train each variant of a preset over several seeds; report test metrics as mean +- std."""
+    from rich.table import Table
+
+    from training.bench import PRESETS, run_preset
+    from training.train import TrainConfig
+
+    if preset not in PRESETS:
+        raise typer.BadParameter(f"unknown preset {preset!r}; choose from {sorted(PRESETS)}")
+    field_types = {name: type(value) for name, value in TrainConfig(data=data).__dict__.items()}
+    base: dict[str, object] = {"data": data}
+    for item in overrides or []:
+        key, _, value = item.partition("=")
+        if key not in field_types:
+            raise typer.BadParameter(f"--set {item}: unknown training option {key!r}")
+        kind = field_types[key]
+        base[key] = value.lower() in ("1", "true", "yes") if kind is bool else kind(value)
+    seed_list = [int(s) for s in seeds.split(",")]
+    results = run_preset(PRESETS[preset], seed_list, base, out, progress=not as_json)
+    report = {"preset": preset, "data": data, "seeds": seed_list, "base": base, "variants": results}
+    if as_json:
+        print(json.dumps(report))
+        return
+    columns = [
+        "full/ndcg@10",
+        "full/hr@10",
+        "full_history_kept/ndcg@10",
+        "sampled_popularity_100/ndcg@10",
+        "sampled_popularity_100/hr@10",
+        "cold_start_last5/ndcg@10",
+        "valid/ndcg@10",
+        "train_seconds",
+    ]
+    table = Table(
+        title=f"bench train --preset {preset} (test, mean +- std over {len(seed_list)} seeds)"
+    )
+    table.add_column("variant")
+    for column in columns:
+        table.add_column(column, justify="right")
+    for name, summary in results.items():
+        cells = [f"{summary[c]['mean']:.4f} +- {summary[c]['std']:.4f}" for c in columns[:-1]]
+        cells.append(
+            f"{summary['train_seconds']['mean']:.0f} +- {summary['train_seconds']['std']:.0f}"
+        )
+        table.add_row(name, *cells)
+    console.print(table)
+    console.print(f"runs under {out}; full = history masked, kept = history kept")

@@ -1,4 +1,4 @@
-"""Bundles exported (once per session) from the shared tiny training runs in tests/conftest.py."""
+"""The shared tiny runs and their bundles (tests/conftest.py), keyed by architecture."""
 
 from __future__ import annotations
 
@@ -8,12 +8,9 @@ import pytest
 
 
 @pytest.fixture(scope="session")
-def exported(tmp_path_factory: pytest.TempPathFactory, tiny_run_sasrec: Path, tiny_run_disen: Path):
+def exported(tiny_run_sasrec: Path, tiny_run_disen: Path, tiny_export_sasrec, tiny_export_disen):
     """arch -> (run_dir, ExportResult), each in its own bundles root with `current` set."""
-    from models_export.export import export_run
-
-    runs = {"sasrec": tiny_run_sasrec, "disen": tiny_run_disen}
     return {
-        arch: (run, export_run(run, tmp_path_factory.mktemp(f"bundles-{arch}")))
-        for arch, run in runs.items()
+        "sasrec": (tiny_run_sasrec, tiny_export_sasrec),
+        "disen": (tiny_run_disen, tiny_export_disen),
     }
