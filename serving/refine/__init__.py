@@ -35,6 +35,8 @@ def build_refiner(settings: Any = None, redis: Any = None) -> Refiner | None:
     the rest of RefineSettings comes from the environment), or None (all from the environment).
     `redis`: a `redis.asyncio.Redis` for the result cache (None: no cache).
     """
+    if settings is not None and not getattr(settings, "llm_base_url", None):
+        return None  # decided before validating refine settings that would go unused
     settings = refine_settings(settings)
     if not settings.llm_base_url:
         return None

@@ -35,6 +35,7 @@ def convert(gguf_file: Path, out_dir: Path) -> None:
 
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(dir=out_dir.parent, prefix=f".{out_dir.name}-"))
+    tmp.chmod(0o755)  # mkdtemp makes it owner-only; the folder is shared by whoever serves it
     try:
         model.save_pretrained(tmp)
         tokenizer.save_pretrained(tmp)

@@ -152,6 +152,11 @@ class LLMRefiner:
         mode: RefineMode,
     ) -> RefineOutcome:
         s = self.settings
+        if len(candidates) > s.refine_candidates:  # only the top REFINE_CANDIDATES are reordered
+            window, rest = candidates[: s.refine_candidates], candidates[s.refine_candidates :]
+            outcome = await self._refine(model_version, history, window, deadline, mode)
+            outcome.candidates += rest
+            return outcome
         fixed_top = s.refine_fixed_top
         tail = candidates[fixed_top:]
         if len(tail) < 2:
@@ -225,7 +230,7 @@ class LLMRefiner:
             except InvalidOutput:
                 self.breaker.record_success()  # the server works; the model answered badly
                 raise
-            except asyncio.CancelledError:
+            except BaseException:  # cancelled, or a bug: neither says the server is down
                 self.breaker.release()
                 raise
             self.breaker.record_success()

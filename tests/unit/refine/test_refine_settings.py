@@ -93,3 +93,12 @@ def test_the_service_settings_fields_win_over_the_environment(
     assert settings.refine_fixed_top == 3
     assert settings.llm_model == "smollm2"  # theirs is unset: the default stays
     assert settings.refine_blend == 0.75
+
+
+def test_no_llm_url_in_the_service_settings_skips_refine_settings(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from serving.settings import Settings
+
+    monkeypatch.setenv("INTENTREC_REFINE_BLEND", "7")  # invalid, but refine is off anyway
+    assert build_refiner(Settings(llm_base_url=None), None) is None

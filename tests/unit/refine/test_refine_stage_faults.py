@@ -137,3 +137,12 @@ async def test_generate_request_carries_the_json_schema_of_the_candidate_ids() -
     await run(refiner(handler), RefineMode.GENERATE)
     schema = seen[0]["response_format"]["json_schema"]["schema"]
     assert schema["items"]["enum"] == list(range(6, 21))
+
+
+async def test_only_the_top_refine_candidates_are_reordered() -> None:
+    r = refiner(lambda _: logprobs_answer({"E": -0.1}), refine_blend=1.0, refine_candidates=10)
+    outcome = await run(r)
+    ids = [c.item_id for c in outcome.candidates]
+    assert outcome.refined
+    assert ids[:6] == [1, 2, 3, 4, 5, 10]  # label E = the 5th below the top 5
+    assert ids[10:] == list(range(11, 21))  # below the window: untouched
