@@ -1,9 +1,9 @@
 """Short real training runs on ml-100k: the encoders learn something popularity cannot, and
 DisenSeq's intents do not collapse into one.
 
-The runs are the shared tiny configuration with lr 5e-3: at lr 1e-3, 12 epochs of ml-100k are
-96 optimiser steps, about where both models still sit at popularity level (measured NDCG@10
-0.032 / 0.034 vs popularity 0.035); at 5e-3 they reach 0.074 / 0.064.
+The runs are the shared tiny runs of tests/conftest.py (lr 5e-3: at 1e-3, 12 epochs of ml-100k
+are 96 optimiser steps, where both models still sit at popularity level, measured NDCG@10
+0.032 / 0.034 vs popularity 0.035; at 5e-3 they reach 0.074 / 0.064).
 """
 
 from __future__ import annotations
@@ -20,34 +20,6 @@ from training.sequences import left_pad
 
 pytestmark = pytest.mark.slow
 
-ML100K = Path(__file__).resolve().parents[3] / "data" / "ml-100k"
-QUICK = {
-    "data": str(ML100K),
-    "dim": 32,
-    "layers": 1,
-    "max_len": 30,
-    "epochs": 12,
-    "patience": 4,
-    "lr": 5e-3,
-}
-
-
-def _train(tmp_path_factory: pytest.TempPathFactory, name: str, **overrides) -> Path:
-    from training.train import TrainConfig, run_training
-
-    config = TrainConfig(**(QUICK | overrides))
-    return run_training(config, tmp_path_factory.mktemp(name), progress=False).run_dir
-
-
-@pytest.fixture(scope="module")
-def quick_run_sasrec(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return _train(tmp_path_factory, "quality-sasrec", model="sasrec")
-
-
-@pytest.fixture(scope="module")
-def quick_run_disen(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return _train(tmp_path_factory, "quality-disen", model="disen", intents=2)
-
 
 def valid_ndcg(run_dir: Path) -> tuple[float, float]:
     metrics = json.loads((run_dir / "metrics.json").read_text())
@@ -55,14 +27,14 @@ def valid_ndcg(run_dir: Path) -> tuple[float, float]:
     return metrics["valid"]["ndcg@10"], popularity
 
 
-@pytest.mark.parametrize("run", ["quick_run_sasrec", "quick_run_disen"])
+@pytest.mark.parametrize("run", ["tiny_run_sasrec", "tiny_run_disen"])
 def test_short_training_run_beats_popularity(run: str, request: pytest.FixtureRequest) -> None:
     model_ndcg, popularity_ndcg = valid_ndcg(request.getfixturevalue(run))
     assert model_ndcg > popularity_ndcg
 
 
-def test_disen_intents_are_not_collapsed(quick_run_disen: Path) -> None:
-    model, checkpoint = load_model(quick_run_disen)
+def test_disen_intents_are_not_collapsed(tiny_run_disen: Path) -> None:
+    model, checkpoint = load_model(tiny_run_disen)
     assert isinstance(model, DisenSeq)
     k = model.n_intents
     seqs = torch.from_numpy(left_pad(checkpoint.sample_sequences, model.config.max_len))
