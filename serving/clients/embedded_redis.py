@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import os
 import subprocess
+import threading
 import time
 from pathlib import Path
 
@@ -30,6 +31,10 @@ class EmbeddedRedis:
         self.socket = self.dir / "redis.sock"
         self.fsync = fsync
         self.process: subprocess.Popen | None = None
+        # A restart runs in a worker thread; the lock and flag keep a stop from racing it (a
+        # restart finishing after the stop would leave an orphan server).
+        self._lock = threading.Lock()
+        self._stopped = False
         if len(str(self.socket)) > _SOCKET_PATH_MAX:
             raise ValueError(
                 f"INTENTREC_DATA_DIR is too deep for a unix socket ({self.socket}); "
@@ -69,6 +74,12 @@ class EmbeddedRedis:
 
     def start(self, timeout_s: float = 10.0) -> str:
         """Start the server (or adopt one already serving this data directory); returns its URL."""
+        with self._lock:
+            if self._stopped:
+                raise RuntimeError("this embedded redis-server was stopped")
+            return self._start(timeout_s)
+
+    def _start(self, timeout_s: float = 10.0) -> str:
         self.dir.mkdir(parents=True, exist_ok=True)
         if self._ping():  # another worker of this deployment started it
             return self.url
@@ -92,7 +103,7 @@ class EmbeddedRedis:
             if self._ping():
                 return self.url
             time.sleep(0.02)
-        self.stop()
+        self._terminate()
         raise RuntimeError(f"embedded redis-server did not answer within {timeout_s} s")
 
     @property
@@ -104,14 +115,20 @@ class EmbeddedRedis:
 
     def ensure_running(self) -> bool:
         """Restart a server of ours that died; True when a restart happened."""
-        if self.process is None or self.running():
-            return False
-        self.process = None
-        self.start()
-        return True
+        with self._lock:
+            if self._stopped or self.process is None or self.running():
+                return False
+            self.process = None
+            self._start()
+            return True
 
     def stop(self, timeout_s: float = 10.0) -> None:
-        """SIGTERM: redis-server flushes the append-only file and exits."""
+        """SIGTERM: redis-server flushes the append-only file and exits. Final: no restarts."""
+        with self._lock:
+            self._stopped = True
+            self._terminate(timeout_s)
+
+    def _terminate(self, timeout_s: float = 10.0) -> None:
         if self.process is None:
             return
         if self.process.poll() is None:

@@ -111,3 +111,15 @@ async def test_the_breaker_opens_only_after_consecutive_failures(embedded) -> No
         assert not store.available
     finally:
         await store.aclose()
+
+
+def test_a_stopped_server_is_never_restarted(tmp_path: Path) -> None:
+    server = EmbeddedRedis(tmp_path / "data")
+    server.start()
+    os.kill(server.pid, signal.SIGKILL)
+    server.process.wait()
+    server.stop()  # the service shuts down while its store watcher may still try a restart
+    assert not server.ensure_running()
+    assert server.process is None
+    with pytest.raises(RuntimeError, match="stopped"):
+        server.start()
