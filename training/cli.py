@@ -110,7 +110,7 @@ def evaluate(
 
 
 def bench_train(
-    preset: Annotated[str, typer.Option(help="foundation | ablation")] = "foundation",
+    preset: Annotated[str, typer.Option(help="foundation | ablation | sweep")] = "foundation",
     data: Annotated[str, typer.Option(help="Data folder or file.")] = "data/ml-100k",
     seeds: Annotated[str, typer.Option(help="Comma-separated seeds.")] = "1,2,3",
     out: Annotated[Path, typer.Option(help="Root folder for the runs.")] = Path("runs/bench"),
