@@ -147,7 +147,7 @@ def run_training(config: TrainConfig, out_dir: Path, *, progress: bool = True) -
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
-            losses.append(float(loss))
+            losses.append(loss.item())
         epoch_seconds.append(time.perf_counter() - epoch_start)
         postfix = {"loss": f"{np.mean(losses):.4f}"}
         if epoch % config.eval_every == 0 or epoch == config.epochs:
