@@ -113,19 +113,17 @@ async def test_calls_beyond_the_cap_are_shed_not_queued(
     make_refiner, catalog: list[Candidate]
 ) -> None:
     refiner = make_refiner(refine_max_in_flight=2, refine_max_background=1)
-    budget_ms = 150.0
 
-    async def one(start: int) -> tuple[list[str], float]:
+    async def one(start: int) -> list[str]:
         history, candidates = request(catalog, start)
-        began = time.perf_counter()
         outcome = await refiner.refine(
-            model_version="v1", history=history, candidates=candidates, remaining_ms=budget_ms
+            model_version="v1", history=history, candidates=candidates, remaining_ms=5_000
         )
         assert_valid(outcome.candidates, candidates)
-        return outcome.degraded, (time.perf_counter() - began) * 1000
+        return outcome.degraded
 
+    # Six different states at once: two calls go out, the four others are shed at once rather
+    # than waiting for a slot (with a queue they would all be refined within 5 s).
     results = await asyncio.gather(*(one(500 + 40 * i) for i in range(6)))
-    reasons = [r for degraded, _ in results for r in degraded]
-    assert reasons.count(SHED) >= 4
-    assert max(ms for _, ms in results) <= budget_ms + 5
-    await refiner.drain(timeout_s=60)
+    outcomes = [r[0] if r else "refined" for r in results]
+    assert (outcomes.count("refined"), outcomes.count(SHED)) == (2, 4), outcomes
