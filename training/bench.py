@@ -16,6 +16,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from training.checkpoint import CHECKPOINT_FILE
+from training.evaluate import evaluate_run
 from training.train import TrainConfig, run_training
 
 # (protocol in metrics.json["test"], metric) pairs summarised per variant
@@ -79,13 +81,19 @@ def run_preset(
     base: dict[str, Any],
     out_root: Path,
     progress: bool = True,
+    reuse: bool = False,
 ) -> dict[str, Any]:
+    """Train every (variant, seed); with `reuse`, a run already on disk is re-evaluated on the
+    test split with the current evaluation code instead of trained again."""
     results: dict[str, Any] = {}
     for variant in variants:
         runs = []
         for seed in seeds:
             config = TrainConfig(**(base | variant.overrides | {"seed": seed}))
             run_dir = out_root / variant.name.replace(" ", "_").replace("=", "") / f"seed{seed}"
+            if reuse and (run_dir / CHECKPOINT_FILE).exists():
+                runs.append(evaluate_run(run_dir))
+                continue
             runs.append(run_training(config, run_dir, progress=progress).metrics)
         results[variant.name] = summarize(runs)
     return results

@@ -117,6 +117,9 @@ def bench_train(
     overrides: Annotated[
         list[str] | None, typer.Option("--set", help="Base training option, e.g. --set dropout=0.3")
     ] = None,
+    reuse: Annotated[
+        bool, typer.Option(help="Re-evaluate runs already under --out instead of training again.")
+    ] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
 ) -> None:
     """Train each variant of a preset over several seeds; report test metrics as mean +- std."""
@@ -136,7 +139,7 @@ def bench_train(
         kind = field_types[key]
         base[key] = value.lower() in ("1", "true", "yes") if kind is bool else kind(value)
     seed_list = [int(s) for s in seeds.split(",")]
-    results = run_preset(PRESETS[preset], seed_list, base, out, progress=not as_json)
+    results = run_preset(PRESETS[preset], seed_list, base, out, progress=not as_json, reuse=reuse)
     report = {"preset": preset, "data": data, "seeds": seed_list, "base": base, "variants": results}
     if as_json:
         print(json.dumps(report))

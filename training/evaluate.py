@@ -30,6 +30,7 @@ from training.sequences import left_pad
 Scorer = Callable[[np.ndarray], np.ndarray]
 
 HISTORY_MODES = ("masked", "kept")
+MAX_STALLED_ROUNDS = 20
 NEGATIVE_SAMPLERS = ("uniform", "popularity")
 
 
@@ -98,17 +99,21 @@ def _sample_negatives(
             )
         chosen: list[int] = []
         seen: set[int] = set()
+        user_probs = probs
+        stalled_rounds = 0
         while len(chosen) < count:
-            draw = rng.choice(items, size=2 * count, p=probs)
+            before = len(chosen)
+            draw = rng.choice(items, size=2 * count, p=user_probs)
             for item in draw.tolist():
                 if item not in forbidden and item not in seen:
                     seen.add(item)
                     chosen.append(item)
                     if len(chosen) == count:
                         break
-            if probs is not None and len(chosen) < count:
-                # popularity sampling can stall on a tiny catalog; fall back to uniform for the rest
-                probs = None
+            stalled_rounds = stalled_rounds + 1 if len(chosen) == before else 0
+            if user_probs is not None and stalled_rounds >= MAX_STALLED_ROUNDS:
+                # too few allowed items carry popularity weight: complete the set uniformly
+                user_probs = None
         out[row] = chosen
     return out
 
