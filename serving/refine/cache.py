@@ -37,6 +37,11 @@ def cache_key(
     return _PREFIX + hashlib.sha256(payload.encode()).hexdigest()[:32]
 
 
+def _swallow(task: asyncio.Future[Any]) -> None:
+    if not task.cancelled():
+        task.exception()
+
+
 class RefineCache:
     """The refined order (internal ids of all candidates) per key, with a TTL.
 
@@ -51,10 +56,21 @@ class RefineCache:
     async def get(self, key: str, timeout_s: float) -> list[int] | None:
         if timeout_s <= 0:
             return None
+        lookup = asyncio.ensure_future(self._redis.get(key))
+        # asyncio.wait does not wait for a cancelled lookup to unwind: a slow Redis costs at
+        # most `timeout_s`.
         try:
-            raw = await asyncio.wait_for(self._redis.get(key), timeout_s)
-        except Exception:  # any Redis failure is a miss, by design
+            await asyncio.wait({lookup}, timeout=timeout_s)
+        except asyncio.CancelledError:
+            lookup.cancel()
+            raise
+        if not lookup.done():
+            lookup.cancel()
+            lookup.add_done_callback(_swallow)
             return None
+        if lookup.cancelled() or lookup.exception() is not None:
+            return None  # any Redis failure is a miss, by design
+        raw = lookup.result()
         if raw is None:
             return None
         try:

@@ -195,11 +195,15 @@ class LLMRefiner:
 
         self._waiters[key] += 1
         try:
-            answer = await asyncio.wait_for(
-                asyncio.shield(call), timeout=max(0.0, deadline - time.perf_counter())
-            )
-        except TimeoutError:
-            return degraded(TIMEOUT)
+            # asyncio.wait returns at the deadline without cancelling (and waiting for) the call.
+            await asyncio.wait({call}, timeout=max(0.0, deadline - time.perf_counter()))
+            if not call.done():
+                return degraded(TIMEOUT)
+            answer = call.result()
+        except asyncio.CancelledError:
+            if call.cancelled() and not _cancelling():
+                return degraded(ERROR)  # the call was cancelled by shutdown, not this request
+            raise
         except LLMError:
             return degraded(ERROR)
         except InvalidOutput:
@@ -277,6 +281,11 @@ class LLMRefiner:
             task.cancel()
         await asyncio.gather(*self._calls.values(), *self._tasks, return_exceptions=True)
         await self.client.aclose()
+
+
+def _cancelling() -> bool:
+    task = asyncio.current_task()
+    return task is not None and task.cancelling() > 0
 
 
 def _outcome_name(outcome: RefineOutcome) -> str:
