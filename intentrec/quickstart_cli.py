@@ -66,7 +66,9 @@ def quickstart(
         raise typer.Exit(1) from exc
     api = states["api"]
     user = "196"
-    body = json.dumps({"user_id": user, "k": 10, "refine": "auto"})
+    # `auto` refines only with a measured lift (`intentrec evaluate-refine`); show the stage.
+    refine = "on" if with_llm or llm_url else "off"
+    body = json.dumps({"user_id": user, "k": 10, "refine": refine})
     console.print(
         "\nThe API is running in the background. Recommendations with titles for user "
         f"{user}:\n  curl -s {api.url}/recommend -H 'content-type: application/json' -d '{body}'\n"

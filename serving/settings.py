@@ -6,14 +6,18 @@ from pathlib import Path
 from typing import Literal
 
 from pydantic import Field, SecretStr, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import SettingsConfigDict
+
+from serving.refine.settings import RefineSettings
 
 
-class Settings(BaseSettings):
+class Settings(RefineSettings):
+    """The service's settings; the LLM and refine fields (and `data_dir`: embedded Redis data,
+    converted models, caches) come from RefineSettings, so each is defined once."""
+
     model_config = SettingsConfigDict(env_prefix="INTENTREC_", extra="ignore")
 
     bundle_dir: Path = Path("bundles/current")
-    data_dir: Path = Path(".intentrec")  # embedded Redis data, caches
     watch_bundle: bool = False  # reload when `bundle_dir` starts pointing elsewhere
     watch_interval_s: float = Field(2.0, gt=0)
 
@@ -45,16 +49,10 @@ class Settings(BaseSettings):
     # load) is below this: thread hand-offs cost more than a small encoder. 0 disables.
     batch_inline_max_ms: float = Field(0.5, ge=0)
 
-    llm_base_url: str | None = None
-    llm_model: str | None = None
-    refine_fixed_top: int = Field(5, ge=0)
-    refine_candidates: int = Field(20, ge=1)
     refine_min_ms: float = Field(5.0, ge=0)  # below this remaining budget refine is skipped
 
     @model_validator(mode="after")
-    def _check(self) -> Settings:
+    def _empty_api_key_means_none(self) -> Settings:
         if self.api_key is not None and not self.api_key.get_secret_value():
             self.api_key = None  # INTENTREC_API_KEY= (empty) means no key, not an empty key
-        if self.refine_fixed_top >= self.refine_candidates:
-            raise ValueError("refine_fixed_top must be smaller than refine_candidates")
         return self

@@ -15,28 +15,18 @@ from serving.refine.contract import Refiner
 from serving.refine.settings import RefineSettings
 from serving.refine.stage import LLMRefiner
 
-# Fields the service's own settings share with RefineSettings; theirs win when given.
-_SHARED = ("llm_base_url", "llm_model", "refine_fixed_top", "refine_candidates", "data_dir")
+
+def refine_settings(settings: RefineSettings | None = None) -> RefineSettings:
+    """The given settings (the service's Settings is a RefineSettings), else the environment's."""
+    return settings if settings is not None else RefineSettings()
 
 
-def refine_settings(settings: Any = None) -> RefineSettings:
-    """RefineSettings from the environment, with the shared fields of `settings` (e.g. the
-    service's Settings) laid over them."""
-    if isinstance(settings, RefineSettings):
-        return settings
-    shared = {f: getattr(settings, f, None) for f in _SHARED}
-    return RefineSettings(**{k: v for k, v in shared.items() if v is not None})
-
-
-def build_refiner(settings: Any = None, redis: Any = None) -> Refiner | None:
+def build_refiner(settings: RefineSettings | None = None, redis: Any = None) -> Refiner | None:
     """The refiner, or None when no LLM is configured (INTENTREC_LLM_BASE_URL unset).
 
-    `settings`: RefineSettings, or the service's Settings (its LLM and refine fields are used,
-    the rest of RefineSettings comes from the environment), or None (all from the environment).
+    `settings`: RefineSettings or the service's Settings (a subclass); None: the environment.
     `redis`: a `redis.asyncio.Redis` for the result cache (None: no cache).
     """
-    if settings is not None and not getattr(settings, "llm_base_url", None):
-        return None  # decided before validating refine settings that would go unused
     settings = refine_settings(settings)
     if not settings.llm_base_url:
         return None

@@ -80,25 +80,35 @@ async def test_auto_policy_follows_the_lift_file(tmp_path: Path) -> None:
     assert read_lift(lift_file, "smollm2", "generate") == -1.0
 
 
-def test_the_service_settings_fields_win_over_the_environment(
+def test_the_service_settings_carry_the_refine_settings(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     from serving.refine import refine_settings
     from serving.settings import Settings
 
     monkeypatch.setenv("INTENTREC_REFINE_BLEND", "0.75")
-    service = Settings(llm_base_url="http://127.0.0.1:9/v1", refine_fixed_top=3, llm_model=None)
+    service = Settings(llm_base_url="http://127.0.0.1:9/v1", refine_fixed_top=3)
     settings = refine_settings(service)
+    assert settings is service
     assert settings.llm_base_url == "http://127.0.0.1:9/v1"
     assert settings.refine_fixed_top == 3
-    assert settings.llm_model == "smollm2"  # theirs is unset: the default stays
+    assert settings.llm_model == "smollm2"
     assert settings.refine_blend == 0.75
 
 
-def test_no_llm_url_in_the_service_settings_skips_refine_settings(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
+def test_service_settings_without_an_llm_url_build_no_refiner() -> None:
     from serving.settings import Settings
 
-    monkeypatch.setenv("INTENTREC_REFINE_BLEND", "7")  # invalid, but refine is off anyway
     assert build_refiner(Settings(llm_base_url=None), None) is None
+
+
+def test_an_invalid_refine_setting_fails_the_service_at_start(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from pydantic import ValidationError
+
+    from serving.settings import Settings
+
+    monkeypatch.setenv("INTENTREC_REFINE_BLEND", "7")
+    with pytest.raises(ValidationError, match="refine_blend"):
+        Settings()
