@@ -271,10 +271,17 @@ class LLMRefiner:
         task.add_done_callback(self._tasks.discard)
 
     async def drain(self, timeout_s: float) -> None:
-        """Wait for late calls and cache writes (tests and the offline evaluation use this)."""
-        pending = [*self._calls.values(), *self._tasks]
-        if pending:
-            await asyncio.wait(pending, timeout=timeout_s)
+        """Wait for late calls and cache writes (tests and the offline evaluation use this).
+
+        A call that finishes spawns its cache write, so one pass over what was pending is not
+        enough: loop until nothing is left.
+        """
+        deadline = time.perf_counter() + timeout_s
+        while pending := [*self._calls.values(), *self._tasks]:
+            left = deadline - time.perf_counter()
+            if left <= 0:
+                return
+            await asyncio.wait(pending, timeout=left)
 
     async def aclose(self) -> None:
         for task in [*self._calls.values(), *self._tasks]:
