@@ -208,16 +208,18 @@ def intentrec_executable() -> list[str]:
 
 def cli_has_command(*path: str) -> bool:
     """Whether `intentrec <path...>` exists (the embedded LLM server is optional)."""
-    import click
     import typer.main
 
     from intentrec.cli import app
 
-    command: click.Command | None = typer.main.get_command(app)
+    # Typer's groups need not be instances of the installed click's Group (typer may carry its
+    # own click), so a group is recognised by its `commands`.
+    command: object = typer.main.get_command(app)
     for name in path:
-        if not isinstance(command, click.Group):
+        commands = getattr(command, "commands", None)
+        if commands is None:
             return False
-        command = command.commands.get(name)
+        command = commands.get(name)
     return command is not None
 
 
