@@ -65,14 +65,19 @@ def quickstart(
         console.print(f"[red]{exc}[/]")
         raise typer.Exit(1) from exc
     api = states["api"]
-    user = "196"
-    # `auto` refines only with a measured lift (`intentrec evaluate-refine`); show the stage.
+    # The store starts empty, so the example carries a history (Star Wars films) itself. `auto`
+    # refines only with a measured lift (`intentrec evaluate-refine`): `on` shows the stage, with
+    # a budget the CPU LLM fits in (its first call warms up and may time out, degraded).
     refine = "on" if with_llm or llm_url else "off"
-    body = json.dumps({"user_id": user, "k": 10, "refine": refine})
+    body = json.dumps(
+        {"user_id": "196", "history": ["172", "181", "50"], "k": 10, "refine": refine,
+         "budget_ms": 1000}
+    )  # fmt: skip
     console.print(
-        "\nThe API is running in the background. Recommendations with titles for user "
-        f"{user}:\n  curl -s {api.url}/recommend -H 'content-type: application/json' -d '{body}'\n"
-        f"Interactive API docs: {api.url}/docs    Stop everything: intentrec stack down"
+        "\nThe API is running in the background. Recommendations with titles:\n"
+        f"  curl -s {api.url}/recommend -H 'content-type: application/json' -d '{body}'\n"
+        f"Send events with POST {api.url}/events; interactive API docs: {api.url}/docs\n"
+        "Stop everything: intentrec stack down"
     )
 
 
