@@ -3,18 +3,29 @@
 Presets:
 - `foundation`: SASRec on the given data (Foundation issue targets).
 - `ablation`: SASRec, DisenSeq S2I only, DisenSeq S2I+S2S (AutoDisenSeq issue).
-- `sweep`: DisenSeq with K in {1, 2, 8} and lambda in {0.1, 0.6} (K = 4, lambda = 0.3 is the
-  `ablation` row). Hyper-parameters other than the swept one stay at their defaults.
+- `sweep`: DisenSeq with K in {1, 2, 8} and lambda in {0.1, 0.3} (K = 4, lambda = 0.6, the
+  defaults, is the `ablation` row). Hyper-parameters other than the swept one stay at their
+  defaults.
+- `tune`: DisenSeq K = 4, the S2S weight in {0.01, 0.03, 0.1, 0.3, 1} crossed with lambda in
+  {0.1, 0.3, 0.6}; pick by `valid/ndcg@10`, never by test.
 - `scale`: one run on a synthetic long-tail data set of 1M actions (memory and time per epoch).
+
+With `jobs` > 1 the (variant, seed) runs train in that many worker processes at once (a GPU is
+shared by them; CPU threads are split between them unless `threads` is set).
 """
 
 from __future__ import annotations
 
+import multiprocessing
+import os
 import resource
 import statistics
-from dataclasses import dataclass, field
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
+
+from tqdm.auto import tqdm
 
 from training.checkpoint import CHECKPOINT_FILE
 from training.evaluate import evaluate_run
@@ -45,14 +56,22 @@ PRESETS: dict[str, list[Variant]] = {
     "ablation": [
         Variant("sasrec", {"model": "sasrec"}),
         Variant("disen K=4 S2I only", DISEN | {"intents": 4, "s2i_only": True}),
-        Variant("disen K=4 S2I+S2S lambda=0.3", DISEN | {"intents": 4}),
+        Variant("disen K=4 S2I+S2S", DISEN | {"intents": 4}),
     ],
     "sweep": [
         Variant("disen K=1 S2I+S2S", DISEN | {"intents": 1}),
         Variant("disen K=2 S2I+S2S", DISEN | {"intents": 2}),
         Variant("disen K=8 S2I+S2S", DISEN | {"intents": 8}),
         Variant("disen K=4 lambda=0.1", DISEN | {"intents": 4, "s2s_lambda": 0.1}),
-        Variant("disen K=4 lambda=0.6", DISEN | {"intents": 4, "s2s_lambda": 0.6}),
+        Variant("disen K=4 lambda=0.3", DISEN | {"intents": 4, "s2s_lambda": 0.3}),
+    ],
+    "tune": [
+        Variant(
+            f"disen K=4 weight={weight} lambda={lam}",
+            DISEN | {"intents": 4, "s2s_weight": weight, "s2s_lambda": lam},
+        )
+        for weight in (0.01, 0.03, 0.1, 0.3, 1.0)
+        for lam in (0.1, 0.3, 0.6)
     ],
 }
 
@@ -75,6 +94,15 @@ def summarize(runs: list[dict[str, Any]]) -> dict[str, Any]:
     return summary
 
 
+def run_dir_of(out_root: Path, variant: Variant, seed: int) -> Path:
+    return out_root / variant.name.replace(" ", "_").replace("=", "") / f"seed{seed}"
+
+
+def _train_metrics(config: TrainConfig, run_dir: Path) -> dict[str, Any]:
+    """One run in a worker process (top level so that a spawned process can import it)."""
+    return run_training(config, run_dir, progress=False).metrics
+
+
 def run_preset(
     variants: list[Variant],
     seeds: list[int],
@@ -82,20 +110,53 @@ def run_preset(
     out_root: Path,
     progress: bool = True,
     reuse: bool = False,
+    jobs: int = 1,
 ) -> dict[str, Any]:
     """Train every (variant, seed); with `reuse`, a run already on disk is re-evaluated on the
     test split with the current evaluation code instead of trained again."""
-    results: dict[str, Any] = {}
+    if jobs < 1:
+        raise ValueError(f"jobs must be >= 1, got {jobs}")
+    pending: dict[tuple[str, int], tuple[TrainConfig, Path]] = {}
+    metrics: dict[tuple[str, int], dict[str, Any]] = {}
     for variant in variants:
-        runs = []
         for seed in seeds:
-            config = TrainConfig(**(base | variant.overrides | {"seed": seed}))
-            run_dir = out_root / variant.name.replace(" ", "_").replace("=", "") / f"seed{seed}"
+            run_dir = run_dir_of(out_root, variant, seed)
             if reuse and (run_dir / CHECKPOINT_FILE).exists():
-                runs.append(evaluate_run(run_dir))
-                continue
-            runs.append(run_training(config, run_dir, progress=progress).metrics)
-        results[variant.name] = summarize(runs)
+                metrics[variant.name, seed] = evaluate_run(run_dir)
+            else:
+                config = TrainConfig(**(base | variant.overrides | {"seed": seed}))
+                pending[variant.name, seed] = (config, run_dir)
+    if jobs == 1:
+        for key, (config, run_dir) in pending.items():
+            metrics[key] = run_training(config, run_dir, progress=progress).metrics
+    else:
+        metrics |= _train_in_parallel(pending, jobs, progress, explicit_threads="threads" in base)
+    return {
+        variant.name: summarize([metrics[variant.name, seed] for seed in seeds])
+        for variant in variants
+    }
+
+
+def _train_in_parallel(
+    pending: dict[tuple[str, int], tuple[TrainConfig, Path]],
+    jobs: int,
+    progress: bool,
+    explicit_threads: bool,
+) -> dict[tuple[str, int], dict[str, Any]]:
+    threads = max(1, (os.cpu_count() or 1) // jobs)
+    # spawn, not fork: a forked child cannot initialise CUDA once the parent has
+    context = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(max_workers=jobs, mp_context=context) as pool:
+        futures = {}
+        for key, (config, run_dir) in pending.items():
+            if not explicit_threads:
+                config = TrainConfig(**(asdict(config) | {"threads": threads}))
+            futures[pool.submit(_train_metrics, config, run_dir)] = key
+        results = {}
+        for future in tqdm(
+            as_completed(futures), total=len(futures), desc="runs", disable=not progress
+        ):
+            results[futures[future]] = future.result()
     return results
 
 

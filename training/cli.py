@@ -51,16 +51,16 @@ def train(
     negatives: Annotated[int, typer.Option(help="Negatives per positive for bce / sampled.")] = 1,
     s2s_weight: Annotated[
         float, typer.Option(help="Weight of the sequence-to-sequence loss (disen).")
-    ] = 0.1,
+    ] = 0.01,
     s2s_lambda: Annotated[
         float, typer.Option(help="Share of S2S terms kept, 0.1..0.6 (disen).")
-    ] = 0.3,
+    ] = 0.6,
     s2i_only: Annotated[bool, typer.Option(help="Ablation: train DisenSeq with S2I only.")] = False,
     lr: float = 1e-3,
     weight_decay: float = 0.0,
     batch_size: int = 128,
     epochs: int = 200,
-    patience: Annotated[int, typer.Option(help="Evaluations without gain before stopping.")] = 20,
+    patience: Annotated[int, typer.Option(help="Evaluations without gain before stopping.")] = 40,
     seed: int = 42,
     eval_every: int = 1,
     history: Annotated[
@@ -69,6 +69,9 @@ def train(
     recent_window_share: Annotated[
         float, typer.Option(help="Share of training windows ending at the latest action.")
     ] = 1.0,
+    device: Annotated[
+        str, typer.Option(help="auto (a CUDA GPU when torch sees one) | cpu | cuda[:N]")
+    ] = "auto",
 ) -> None:
     """Train an encoder, evaluate it on the test split, write checkpoint.pt and metrics.json."""
     from training.report import metrics_table
@@ -80,7 +83,7 @@ def train(
         loss=loss, negatives=negatives, s2s_weight=s2s_weight, s2s_lambda=s2s_lambda,
         s2i_only=s2i_only, lr=lr, weight_decay=weight_decay, batch_size=batch_size,
         epochs=epochs, patience=patience, seed=seed, eval_every=eval_every, history=history,
-        recent_window_share=recent_window_share,
+        recent_window_share=recent_window_share, device=device,
     )  # fmt: skip
     result = run_training(config, out)
     metrics = result.metrics
@@ -110,7 +113,9 @@ def evaluate(
 
 
 def bench_train(
-    preset: Annotated[str, typer.Option(help="foundation | ablation | sweep")] = "foundation",
+    preset: Annotated[
+        str, typer.Option(help="foundation | ablation | sweep | tune")
+    ] = "foundation",
     data: Annotated[str, typer.Option(help="Data folder or file.")] = "data/ml-100k",
     seeds: Annotated[str, typer.Option(help="Comma-separated seeds.")] = "1,2,3",
     out: Annotated[Path, typer.Option(help="Root folder for the runs.")] = Path("runs/bench"),
@@ -120,6 +125,9 @@ def bench_train(
     reuse: Annotated[
         bool, typer.Option(help="Re-evaluate runs already under --out instead of training again.")
     ] = False,
+    jobs: Annotated[
+        int, typer.Option(min=1, help="Runs trained at once, each in its own process.")
+    ] = 1,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
 ) -> None:
     """Train each variant of a preset over several seeds; report test metrics as mean +- std."""
@@ -139,7 +147,9 @@ def bench_train(
         kind = field_types[key]
         base[key] = value.lower() in ("1", "true", "yes") if kind is bool else kind(value)
     seed_list = [int(s) for s in seeds.split(",")]
-    results = run_preset(PRESETS[preset], seed_list, base, out, progress=not as_json, reuse=reuse)
+    results = run_preset(
+        PRESETS[preset], seed_list, base, out, progress=not as_json, reuse=reuse, jobs=jobs
+    )
     report = {"preset": preset, "data": data, "seeds": seed_list, "base": base, "variants": results}
     if as_json:
         print(json.dumps(report))

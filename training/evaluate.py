@@ -49,9 +49,12 @@ class EvalOptions:
 
 
 def model_scorer(model: torch.nn.Module) -> Scorer:
+    device = next(model.parameters()).device
+
     def score(item_seq: np.ndarray) -> np.ndarray:
         with torch.inference_mode():
-            return model.score_all(torch.from_numpy(item_seq)).float().numpy()
+            scores = model.score_all(torch.from_numpy(item_seq).to(device))
+            return scores.float().cpu().numpy()
 
     return score
 

@@ -63,8 +63,9 @@ NEGATIVE_REDRAWS = 3
 class ObjectiveConfig:
     loss: str = "ce"
     negatives: int = 1  # bce: per positive; sampled: uniform negatives shared by the batch
-    s2s_weight: float = 0.1
-    s2s_lambda: float = 0.3
+    # chosen on ml-100k validation by `bench train --preset tune` (docs/benchmarks.md)
+    s2s_weight: float = 0.01
+    s2s_lambda: float = 0.6
     s2i_only: bool = False
     future_len: int = 10  # longest future subsequence of the S2S loss
     # share of the earlier window's prefixes that get an S2I prediction (None: 1 / intents, which
