@@ -106,6 +106,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await state.store.aclose()
         if state.embedded is not None:
             await asyncio.to_thread(state.embedded.stop)
+        state.metrics.mark_process_dead()
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:

@@ -7,9 +7,31 @@ server, refine evaluation) are added the same way. Heavy imports happen inside t
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
 from pathlib import Path
 
 import typer
+
+
+def _share_metrics(workers: int) -> tuple[Path | None, bool]:
+    """Point the workers' metrics at one directory (PROMETHEUS_MULTIPROC_DIR) so /metrics sums
+    them: the operator's, emptied of a previous run's files, or with several workers a fresh
+    private one. Returns the directory (None: single process) and whether it is ours to remove."""
+    from serving.metrics import MULTIPROC_DIR_ENV, multiprocess_dir
+
+    configured = multiprocess_dir()
+    if configured is not None:
+        configured.mkdir(parents=True, exist_ok=True)
+        for stale in configured.glob("*.db"):
+            stale.unlink()  # a previous run's counts would be added to this one's
+        return configured, False
+    os.environ.pop(MULTIPROC_DIR_ENV, None)  # set but empty: prometheus_client would write to cwd
+    if workers == 1:
+        return None, False
+    path = Path(tempfile.mkdtemp(prefix="intentrec-metrics-"))
+    os.environ[MULTIPROC_DIR_ENV] = str(path)
+    return path, True
 
 
 def serve_command(
@@ -40,17 +62,20 @@ def serve_command(
             os.environ[f"INTENTREC_{name}"] = str(value)
     settings = Settings()  # fails here, before any server starts, on a bad setting
     console = Console(stderr=True)
+    metrics_dir, own_metrics_dir = _share_metrics(workers)
+    if metrics_dir is not None:
+        console.print(f"/metrics sums the workers' metrics, kept in {metrics_dir}")
     embedded = None
-    if workers > 1 and settings.redis_url is None:
-        # One redis-server for all workers; each worker would otherwise start its own.
-        embedded = EmbeddedRedis(settings.data_dir, settings.redis_fsync)
-        os.environ["INTENTREC_REDIS_URL"] = embedded.start()
-        console.print(f"embedded redis-server at {embedded.url} (data in {embedded.dir})")
-    console.print(
-        f"serving {settings.bundle_dir} on http://{host}:{port} ({workers} worker(s)); "
-        f"docs at http://{host}:{port}/docs"
-    )
     try:
+        if workers > 1 and settings.redis_url is None:
+            # One redis-server for all workers; each worker would otherwise start its own.
+            embedded = EmbeddedRedis(settings.data_dir, settings.redis_fsync)
+            os.environ["INTENTREC_REDIS_URL"] = embedded.start()
+            console.print(f"embedded redis-server at {embedded.url} (data in {embedded.dir})")
+        console.print(
+            f"serving {settings.bundle_dir} on http://{host}:{port} ({workers} worker(s)); "
+            f"docs at http://{host}:{port}/docs"
+        )
         uvicorn.run(
             "serving.app:create_app",
             factory=True,
@@ -63,6 +88,8 @@ def serve_command(
     finally:
         if embedded is not None:
             embedded.stop()
+        if own_metrics_dir:
+            shutil.rmtree(metrics_dir, ignore_errors=True)
 
 
 def bench_serve_command(

@@ -1,16 +1,42 @@
-"""Prometheus metrics, one registry per app (tests build several apps in one process)."""
+"""Prometheus metrics, one registry per app (tests build several apps in one process).
+
+With several server processes (`intentrec serve --workers N`) each would count only its own
+requests, so the serve command points PROMETHEUS_MULTIPROC_DIR at a shared directory: then every
+worker writes its values to files there and /metrics, whichever worker answers, reports the sum.
+"""
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client.multiprocess import MultiProcessCollector, mark_process_dead
+
+# prometheus_client's own switch, read when it is imported: it must be in the environment before
+# a worker process imports prometheus_client.
+MULTIPROC_DIR_ENV = "PROMETHEUS_MULTIPROC_DIR"
 
 _LATENCY_BUCKETS = (0.0005, 0.001, 0.002, 0.004, 0.008, 0.015, 0.03, 0.06, 0.125, 0.25, 0.5, 1, 2.5)
 
 
+def multiprocess_dir() -> Path | None:
+    """The directory the worker processes share their metrics through; None: single process."""
+    value = os.environ.get(MULTIPROC_DIR_ENV)
+    return Path(value) if value else None
+
+
 class Metrics:
     def __init__(self) -> None:
+        self.multiprocess_dir = multiprocess_dir()
         self.registry = CollectorRegistry()
-        r = self.registry
+        r: CollectorRegistry | None = self.registry
+        if self.multiprocess_dir is not None:
+            # The registry renders what all workers wrote; the metrics themselves stay out of it,
+            # or this worker's values would appear twice.
+            MultiProcessCollector(self.registry, path=str(self.multiprocess_dir))
+            r = None
+        self._bundle_version: str | None = None
         self.stage_latency = Histogram(
             "intentrec_stage_latency_seconds",
             "Time spent per recommend stage (`total` is the whole request).",
@@ -33,8 +59,13 @@ class Metrics:
             buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256),
             registry=r,
         )
+        # Across workers: 1 for every version some live worker serves (they reload one by one).
         self.bundle_info = Gauge(
-            "intentrec_bundle_info", "The served bundle (value 1).", ["version"], registry=r
+            "intentrec_bundle_info",
+            "The served bundle (value 1).",
+            ["version"],
+            registry=r,
+            multiprocess_mode="livemax",
         )
         self.bundle_reloads = Counter(
             "intentrec_bundle_reloads_total", "Bundle reloads by outcome.", ["outcome"], registry=r
@@ -53,12 +84,22 @@ class Metrics:
         )
 
     def set_bundle(self, version: str) -> None:
-        self.bundle_info.clear()
+        if self.multiprocess_dir is None:
+            self.bundle_info.clear()
+        elif self._bundle_version not in (None, version):
+            # clear() does not reach the shared files: the replaced version drops to 0 instead.
+            self.bundle_info.labels(version=self._bundle_version).set(0)
         self.bundle_info.labels(version=version).set(1)
+        self._bundle_version = version
 
     def observe_timings(self, timings_ms: dict[str, float]) -> None:
         for stage, ms in timings_ms.items():
             self.stage_latency.labels(stage=stage).observe(ms / 1000.0)
+
+    def mark_process_dead(self) -> None:
+        """At a worker's shutdown: its live gauges leave the shared files (its counts stay)."""
+        if self.multiprocess_dir is not None:
+            mark_process_dead(os.getpid(), str(self.multiprocess_dir))
 
     def render(self) -> bytes:
         return generate_latest(self.registry)
