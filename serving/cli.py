@@ -64,7 +64,7 @@ def serve_command(
     console = Console(stderr=True)
     metrics_dir, own_metrics_dir = _share_metrics(workers)
     if metrics_dir is not None:
-        console.print(f"/metrics sums the workers' metrics, kept in {metrics_dir}")
+        console.print(f"worker metrics kept in {metrics_dir}; /metrics reports their sum")
     embedded = None
     try:
         if workers > 1 and settings.redis_url is None:
