@@ -130,7 +130,9 @@ def test_losses_are_finite_and_decrease(arch: str, options: dict) -> None:
     torch.manual_seed(0)
     config = model_config(arch) | {"dropout": 0.0}
     model = build_model(config)
-    objective = build_objective(config, {"s2s_weight": 0.5, "s2s_lambda": 0.3, "future_len": 3} | options)
+    objective = build_objective(
+        config, {"s2s_weight": 0.5, "s2s_lambda": 0.3, "future_len": 3} | options
+    )
     seqs = training_windows(objective.window)
     optimizer = torch.optim.Adam(model.parameters(), lr=5e-3)
 
