@@ -24,7 +24,7 @@ from training.evaluate import (
     popularity_scorer,
 )
 from training.models import build_model
-from training.objectives import build_objective
+from training.objectives import ObjectiveConfig, build_objective
 from training.sequences import random_windows
 
 EARLY_STOP_METRIC = "ndcg@10"
@@ -46,9 +46,8 @@ class TrainConfig:
     temperature: float = 0.1
     loss: str = "ce"
     negatives: int = 1
-    # chosen on ml-100k validation by `bench train --preset tune` (docs/benchmarks.md)
-    s2s_weight: float = 0.01
-    s2s_lambda: float = 0.6
+    s2s_weight: float = ObjectiveConfig.s2s_weight
+    s2s_lambda: float = ObjectiveConfig.s2s_lambda
     s2i_only: bool = False
     lr: float = 1e-3
     weight_decay: float = 0.0
