@@ -4,6 +4,11 @@ The load generator speaks minimal HTTP/1.1 over asyncio streams (keep-alive, Con
 bodies): a general client would cost more CPU per request than the server does, and the two
 share the machine. Open-loop latency runs from each request's scheduled send time, so a
 stalled server cannot hide its queueing (no coordinated omission).
+
+The in-process reference (encode + retrieve of the same requests in this process) is timed in
+short slices between the requests of the one-client run, together with a bare `/healthz` round
+trip: a shared host's speed drifts by tens of percent over seconds, and figures taken minutes
+apart would compare two different machines.
 """
 
 from __future__ import annotations
@@ -83,10 +88,15 @@ class Connection:
         self.writer.get_extra_info("socket").setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
     async def post(self, path: str, body: bytes, headers: str = "") -> tuple[int, bytes]:
+        return await self.request("POST", path, body, headers)
+
+    async def request(
+        self, method: str, path: str, body: bytes = b"", headers: str = ""
+    ) -> tuple[int, bytes]:
         if self.writer is None:
             await self.open()
         self.writer.write(
-            f"POST {path} HTTP/1.1\r\nHost: {self.host}\r\nContent-Type: application/json\r\n"
+            f"{method} {path} HTTP/1.1\r\nHost: {self.host}\r\nContent-Type: application/json\r\n"
             f"{headers}Content-Length: {len(body)}\r\n\r\n".encode()
             + body
         )
@@ -131,7 +141,48 @@ async def _one(conn: Connection, body: bytes, scenario: Scenario, started: float
             scenario.reasons[reason] = scenario.reasons.get(reason, 0) + 1
 
 
-async def closed_loop(host: str, port: int, bodies: list[bytes], clients: int, duration: float):
+class Reference:
+    """What the one-client run is compared with, timed in slices between its requests: the
+    in-process encode + retrieve of the same requests, and a bare `/healthz` round trip."""
+
+    SLICE_EVERY_S = 0.25
+    HEALTHZ_PER_SLICE = 10
+
+    def __init__(self, model, rows: list[np.ndarray], histories: list[list[str]]) -> None:
+        from serving.pipeline.ranking import fetch_size
+
+        self.model = model
+        self.work = [
+            (row[None, :], fetch_size(K, len(set(history)), model.n_items))
+            for row, history in zip(rows, histories, strict=True)
+        ]
+        self.inprocess_ms: list[float] = []
+        self.healthz_ms: list[float] = []
+
+    def time_inprocess(self) -> None:
+        for row, fetch in self.work:
+            t0 = time.perf_counter()
+            self.model.encode_retrieve(row, fetch)
+            self.inprocess_ms.append((time.perf_counter() - t0) * 1000.0)
+
+    async def time_slice(self, conn: Connection) -> None:
+        self.time_inprocess()
+        for _ in range(self.HEALTHZ_PER_SLICE):
+            t0 = time.perf_counter()
+            status, _ = await conn.request("GET", "/healthz")
+            if status == 200:
+                self.healthz_ms.append((time.perf_counter() - t0) * 1000.0)
+
+
+async def closed_loop(
+    host: str,
+    port: int,
+    bodies: list[bytes],
+    clients: int,
+    duration: float,
+    reference: Reference | None = None,
+):
+    """`reference`: timed between requests (one client only: nothing else is in flight)."""
     scenario = Scenario(f"closed c={clients}")
     if clients == 1:  # unloaded: worth the generator's time to read the server's own timings
         scenario.server_ms = []
@@ -140,14 +191,25 @@ async def closed_loop(host: str, port: int, bodies: list[bytes], clients: int, d
     async def client(seed: int) -> None:
         conn = Connection(host, port)
         rng = random.Random(seed)
+        next_slice = time.perf_counter()
         while time.perf_counter() < end:
+            if reference is not None and time.perf_counter() >= next_slice:
+                await reference.time_slice(conn)
+                next_slice = time.perf_counter() + Reference.SLICE_EVERY_S
             await _one(conn, rng.choice(bodies), scenario, time.perf_counter())
         conn.close()
 
     t0 = time.perf_counter()
     await asyncio.gather(*(client(i) for i in range(clients)))
-    scenario.elapsed_s = time.perf_counter() - t0
+    # The slices are not load: the run's throughput counts only the time spent on requests.
+    scenario.elapsed_s = time.perf_counter() - t0 - _slices_s(reference)
     return scenario
+
+
+def _slices_s(reference: Reference | None) -> float:
+    if reference is None:
+        return 0.0
+    return (sum(reference.inprocess_ms) + sum(reference.healthz_ms)) / 1000.0
 
 
 async def open_loop(host: str, port: int, bodies: list[bytes], rate: float, duration: float):
@@ -241,20 +303,6 @@ def _workload(model, budget_ms: float) -> tuple[list[list[str]], list[bytes], li
     return histories, bodies, rows
 
 
-def _in_process_p50_ms(model, rows: list[np.ndarray], histories: list[list[str]]) -> float:
-    """encode + retrieve of the same requests, one at a time, in this process."""
-    from serving.pipeline.ranking import fetch_size
-
-    times = []
-    for _ in range(3):
-        for row, history in zip(rows, histories, strict=True):
-            fetch = fetch_size(K, len(set(history)), model.n_items)
-            t0 = time.perf_counter()
-            model.encode_retrieve(row[None, :], fetch)
-            times.append((time.perf_counter() - t0) * 1000.0)
-    return float(np.percentile(times, 50))
-
-
 def _seed_users(url: str, histories: list[list[str]]) -> None:
     import httpx
 
@@ -277,14 +325,25 @@ def _seed_users(url: str, histories: list[list[str]]) -> None:
             response.raise_for_status()
 
 
-async def _load(url: str, bodies: list[bytes], options: BenchOptions, log) -> list[Scenario]:
+async def _load(
+    url: str, bodies: list[bytes], options: BenchOptions, reference: Reference, log
+) -> list[Scenario]:
     parts = urlsplit(url)
     host, port = parts.hostname or "127.0.0.1", parts.port or 80
     await closed_loop(host, port, bodies, 4, 1.0)  # warm-up, not reported
     scenarios: list[Scenario] = []
     for clients in options.concurrency:
         log(f"closed loop, {clients} client(s), {options.duration_s:g} s")
-        scenarios.append(await closed_loop(host, port, bodies, clients, options.duration_s))
+        scenarios.append(
+            await closed_loop(
+                host,
+                port,
+                bodies,
+                clients,
+                options.duration_s,
+                reference if clients == 1 else None,
+            )
+        )
     for rate in options.rates:
         log(f"open loop, {rate:g} req/s, {options.duration_s:g} s")
         scenarios.append(await open_loop(host, port, bodies, rate, options.duration_s))
@@ -303,7 +362,7 @@ def run_bench(options: BenchOptions) -> dict:
     model = load_model(bundle, settings)
     histories, bodies, rows = _workload(model, options.budget_ms)
     console.log(f"bundle {model.version}: {len(bodies)} distinct requests")
-    inprocess_p50 = _in_process_p50_ms(model, rows, histories)
+    reference = Reference(model, rows, histories)
 
     process = None
     with tempfile.TemporaryDirectory(prefix="intentrec-bench-") as data_dir:
@@ -321,12 +380,19 @@ def run_bench(options: BenchOptions) -> dict:
                 runner = uvloop.run
             except ImportError:
                 runner = asyncio.run
-            scenarios = runner(_load(url, bodies, options, console.log))
+            scenarios = runner(_load(url, bodies, options, reference, console.log))
         finally:
             if process is not None:
                 process.terminate()
                 process.wait(30)
 
+    if not reference.inprocess_ms:  # no one-client run to interleave with
+        for _ in range(3):
+            reference.time_inprocess()
+    inprocess_p50 = float(np.percentile(reference.inprocess_ms, 50))
+    healthz_p50 = (
+        round(float(np.percentile(reference.healthz_ms, 50)), 4) if reference.healthz_ms else None
+    )
     rows_out = [s.summary() for s in scenarios]
     server_ms = next((s.server_ms for s in scenarios if s.server_ms), None)
     closed_1 = next((r for r in rows_out if r["scenario"] == "closed c=1"), rows_out[0])
@@ -348,6 +414,9 @@ def run_bench(options: BenchOptions) -> dict:
         "budget_ms": options.budget_ms,
         "in_process_encode_retrieve_p50_ms": round(inprocess_p50, 4),
         "http_p50_ms_closed_c1": closed_1["p50_ms"],
+        # The floor under any endpoint: one round trip through the client, the kernel and the
+        # server's HTTP layer, timed in the same slices as the in-process reference.
+        "http_healthz_p50_ms_c1": healthz_p50,
         # The same work timed inside the serving process, one request at a time over HTTP:
         # what encode + retrieve cost there, next to the tight-loop figure above.
         "server_encode_retrieve_p50_ms_c1": (
@@ -389,7 +458,8 @@ def print_report(report: dict, json_out: bool) -> None:
     console.print(
         f"in-process encode+retrieve p50 {report['in_process_encode_retrieve_p50_ms']} ms; "
         f"HTTP p50 (1 client) {report['http_p50_ms_closed_c1']} ms; encode+retrieve p50 as "
-        f"timed by the server at 1 client {report['server_encode_retrieve_p50_ms_c1']} ms"
+        f"timed by the server at 1 client {report['server_encode_retrieve_p50_ms_c1']} ms; "
+        f"GET /healthz p50 {report['http_healthz_p50_ms_c1']} ms"
     )
     targets = Table(title="targets")
     for column in ("figure", "target", "value", "met"):

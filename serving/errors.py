@@ -46,7 +46,7 @@ def _count(request: Request, status: int) -> None:
     route = request.scope.get("route")
     endpoint = getattr(route, "path", "unmatched").strip("/") or "root"
     outcome = "client_error" if status < 500 else "unavailable" if status == 503 else "error"
-    metrics.requests.labels(endpoint=endpoint, outcome=outcome).inc()
+    metrics.count_request(endpoint, outcome)
 
 
 async def _on_validation(request: Request, exc: RequestValidationError) -> JSONResponse:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.multiprocess import MultiProcessCollector, mark_process_dead
@@ -37,6 +38,7 @@ class Metrics:
             MultiProcessCollector(self.registry, path=str(self.multiprocess_dir))
             r = None
         self._bundle_version: str | None = None
+        self._children: dict[tuple, Any] = {}
         self.stage_latency = Histogram(
             "intentrec_stage_latency_seconds",
             "Time spent per recommend stage (`total` is the whole request).",
@@ -94,7 +96,22 @@ class Metrics:
 
     def observe_timings(self, timings_ms: dict[str, float]) -> None:
         for stage, ms in timings_ms.items():
-            self.stage_latency.labels(stage=stage).observe(ms / 1000.0)
+            self._child(self.stage_latency, stage).observe(ms / 1000.0)
+
+    def count_request(self, endpoint: str, outcome: str) -> None:
+        self._child(self.requests, endpoint, outcome).inc()
+
+    def count_degraded(self, reason: str) -> None:
+        self._child(self.degraded, reason).inc()
+
+    def _child(self, metric: Any, *labels: str) -> Any:
+        # `labels()` takes a lock and checks its arguments on every call; a request records
+        # about ten values, so the children are looked up once and kept.
+        key = (id(metric), *labels)
+        child = self._children.get(key)
+        if child is None:
+            child = self._children[key] = metric.labels(*labels)
+        return child
 
     def mark_process_dead(self) -> None:
         """At a worker's shutdown: its live gauges leave the shared files (its counts stay)."""

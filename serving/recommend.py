@@ -96,8 +96,10 @@ class Recommender:
                 model, history, ids, scores, deadline, degraded
             )
 
+        # model_construct: every value comes from the bundle or this function, so validating
+        # them again would only cost latency.
         items = [
-            RecommendedItem(
+            RecommendedItem.model_construct(
                 item_id=model.external_ids[i], score=float(s), rank=r + 1, title=model.titles[i]
             )
             for r, (i, s) in enumerate(
@@ -106,7 +108,7 @@ class Recommender:
         ]
         timings = deadline.finish()
         self._observe(timings, degraded)
-        return RecommendResponse(
+        return RecommendResponse.model_construct(
             items=items,
             model_version=model.version,
             refined=refined,
@@ -244,8 +246,6 @@ class Recommender:
     def _observe(self, timings: dict[str, float], degraded: list[str]) -> None:
         metrics = self.metrics
         metrics.observe_timings(timings)
-        metrics.requests.labels(
-            endpoint="recommend", outcome="degraded" if degraded else "ok"
-        ).inc()
+        metrics.count_request("recommend", "degraded" if degraded else "ok")
         for reason in degraded:
-            metrics.degraded.labels(reason=reason).inc()
+            metrics.count_degraded(reason)

@@ -49,13 +49,17 @@ def _event_key(user_id: str, event_id: str) -> str:
     return f"intentrec:{{{user_id}}}:event:{event_id}"
 
 
-def connect(url: str, timeout_ms: float) -> aioredis.Redis:
-    """`timeout_ms` bounds any one socket operation; each call sets its own tighter bound."""
-    timeout = timeout_ms / 1000.0
+def connect(url: str, connect_timeout_ms: float) -> aioredis.Redis:
+    """A client without a socket timeout: every caller bounds its own calls (asyncio.timeout).
+
+    redis-py wraps each command's write in `asyncio.wait_for` when a socket timeout is set, and
+    on Python 3.11 that is a new task and two extra event-loop turns per command, about a third
+    of a history read.
+    """
     return aioredis.Redis.from_url(
         url,
-        socket_timeout=timeout,
-        socket_connect_timeout=timeout,
+        socket_timeout=None,
+        socket_connect_timeout=connect_timeout_ms / 1000.0,
         decode_responses=True,
         health_check_interval=0,
         retry_on_timeout=False,

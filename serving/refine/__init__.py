@@ -37,7 +37,15 @@ def build_refiner(settings: RefineSettings | None = None, redis: Any = None) -> 
         max_connections=settings.refine_max_in_flight,
         timeout_s=settings.refine_call_timeout_s,
     )
-    cache = RefineCache(redis, settings.refine_cache_ttl_s) if redis is not None else None
+    cache = (
+        RefineCache(
+            redis,
+            settings.refine_cache_ttl_s,
+            write_timeout_s=settings.refine_cache_write_timeout_ms / 1000.0,
+        )
+        if redis is not None
+        else None
+    )
     breaker = CircuitBreaker(settings.refine_breaker_failures, settings.refine_breaker_reset_s)
     return LLMRefiner(settings, client, cache, breaker)
 

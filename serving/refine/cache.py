@@ -49,9 +49,10 @@ class RefineCache:
     failed write is forgotten.
     """
 
-    def __init__(self, redis: Any, ttl_s: int) -> None:
-        self._redis = redis  # redis.asyncio.Redis
+    def __init__(self, redis: Any, ttl_s: int, write_timeout_s: float = 1.0) -> None:
+        self._redis = redis  # redis.asyncio.Redis, without a socket timeout of its own
         self._ttl_s = ttl_s
+        self._write_timeout_s = write_timeout_s
 
     async def get(self, key: str, timeout_s: float) -> list[int] | None:
         if timeout_s <= 0:
@@ -83,6 +84,7 @@ class RefineCache:
 
     async def set(self, key: str, order: Sequence[int]) -> None:
         try:
-            await self._redis.set(key, json.dumps(list(order)), ex=self._ttl_s)
+            async with asyncio.timeout(self._write_timeout_s):
+                await self._redis.set(key, json.dumps(list(order)), ex=self._ttl_s)
         except Exception:  # a lost cache write only costs a later LLM call
             return

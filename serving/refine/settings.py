@@ -33,6 +33,8 @@ class RefineSettings(BaseSettings):
     # Below this much time an LLM call cannot succeed: skip without calling.
     refine_min_call_ms: float = Field(40.0, ge=0.0)
     refine_cache_timeout_ms: float = Field(10.0, gt=0.0)
+    # A cache write is off the request path; the bound only keeps a hung Redis from piling them up.
+    refine_cache_write_timeout_ms: float = Field(1000.0, gt=0.0)
     # Hard limit of one LLM call, also when it finishes in the background.
     refine_call_timeout_s: float = Field(15.0, gt=0.0)
 

@@ -58,6 +58,6 @@ async def post_events(
             "history_store_unavailable",
             f"events not stored, retry later (event_id makes retries safe): {exc}",
         ) from exc
-    metrics.requests.labels(endpoint="events", outcome="ok").inc()
+    metrics.count_request("events", "ok")
     unknown = sorted({e.item_id for e in events if e.item_id not in model.known})
     return EventsAccepted(accepted=accepted, duplicates=duplicates, unknown_items=unknown)

@@ -41,11 +41,23 @@ class HangingRedis:  # stands in for a Redis that stopped answering
         await asyncio.Event().wait()
 
     async def set(self, *args: object, **kwargs: object) -> None:
+        await asyncio.Event().wait()
+
+
+class FailingRedis:  # stands in for a Redis that refuses every command
+    async def get(self, key: str) -> None:
+        raise ConnectionError("down")
+
+    async def set(self, *args: object, **kwargs: object) -> None:
         raise ConnectionError("down")
 
 
 async def test_a_hanging_or_failing_redis_is_a_miss() -> None:
-    cache = RefineCache(HangingRedis(), ttl_s=60)
+    cache = RefineCache(HangingRedis(), ttl_s=60, write_timeout_s=0.05)
     assert await cache.get("k", 0.01) is None
-    await cache.set("k", [1])  # swallowed: a lost write only costs a later LLM call
+    # The service's client has no socket timeout: the cache's own bound ends a hung write.
+    await asyncio.wait_for(cache.set("k", [1]), timeout=5.0)
     assert await cache.get("k", 0.0) is None
+    failing = RefineCache(FailingRedis(), ttl_s=60)
+    await failing.set("k", [1])  # swallowed: a lost write only costs a later LLM call
+    assert await failing.get("k", 1.0) is None
