@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pytest
 
@@ -56,6 +58,38 @@ def test_merge_keeps_each_item_once_with_its_best_score() -> None:
     np.testing.assert_array_equal(top_ids, [[8, 7, 9, -1]])
     np.testing.assert_array_equal(top_scores[:, :3], [[6.0, 5.0, 3.0]])
     assert np.isneginf(top_scores[0, 3])
+
+
+def _merge_reference(scores: np.ndarray, ids: np.ndarray, k: int) -> list[list[tuple]]:
+    """Plain Python: each id's max score, best first, ties to the smaller id."""
+    rows = []
+    for row_scores, row_ids in zip(scores.tolist(), ids.tolist(), strict=True):
+        best: dict[int, float] = {}
+        for score, item in zip(row_scores, row_ids, strict=True):
+            if item >= 0 and score > -math.inf:
+                best[item] = max(best.get(item, -math.inf), score)
+        ranked = sorted(best.items(), key=lambda pair: (-pair[1], pair[0]))[:k]
+        rows.append([(item, score) for item, score in ranked])
+    return rows
+
+
+def test_merge_matches_a_plain_python_reference_with_ties_and_empty_slots() -> None:
+    rng = np.random.default_rng(0)
+    values = np.array([-np.inf, -2.5, -1.0, -0.0, 0.0, 1e-40, 0.5, 3.0, 7.25], dtype=np.float32)
+    for trial in range(500):
+        batch, width, k = (int(v) for v in rng.integers(1, [5, 40, 50]))
+        ids = rng.integers(-1, 30, size=(batch, width))
+        if trial % 2:  # few distinct values: many ties, signed zeros, -inf
+            scores = rng.choice(values, size=(batch, width))
+        else:
+            scores = rng.standard_normal((batch, width)).astype(np.float32)
+        top_scores, top_ids = merge_by_max(scores, ids, k)
+        assert top_ids.shape == top_scores.shape == (batch, k)
+        for row, want in enumerate(_merge_reference(scores, ids, k)):
+            n = len(want)
+            assert top_ids[row, :n].tolist() == [item for item, _ in want]
+            assert top_scores[row, :n].tolist() == [score for _, score in want]
+            assert (top_ids[row, n:] == -1).all() and np.isneginf(top_scores[row, n:]).all()
 
 
 def test_small_catalog_gets_exact_flat_index(catalog) -> None:
