@@ -11,6 +11,8 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import shutil
+import time
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -23,6 +25,8 @@ from pydantic import BaseModel, Field, ValidationError
 BUNDLE_FORMAT_VERSION = 1
 CURRENT_LINK = "current"
 TEMP_PREFIX = ".tmp-"  # hidden, so listings of versions never show a bundle being written
+# An export takes minutes at most: a temp folder this old was left by a killed one.
+STALE_TEMP_AGE_S = 24 * 3600
 
 
 class BundleError(RuntimeError):
@@ -266,6 +270,22 @@ def write_json(path: Path, payload: Any) -> None:
         json.dump(payload, handle, ensure_ascii=False)
         handle.flush()
         os.fsync(handle.fileno())
+
+
+def remove_stale_temp(bundles_root: Path, older_than_s: float = STALE_TEMP_AGE_S) -> list[Path]:
+    """Delete what killed exports left behind (a SIGKILL skips their own clean-up); returns
+    the removed paths. Recent temp folders may belong to an export running now and stay."""
+    cutoff = time.time() - older_than_s
+    removed = []
+    for path in bundles_root.glob(f"{TEMP_PREFIX}*"):
+        if path.lstat().st_mtime >= cutoff:
+            continue
+        if path.is_dir() and not path.is_symlink():
+            shutil.rmtree(path, ignore_errors=True)
+        else:
+            path.unlink(missing_ok=True)
+        removed.append(path)
+    return removed
 
 
 def switch_current(bundles_root: Path, version_dir: Path) -> Path:

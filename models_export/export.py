@@ -23,6 +23,7 @@ from models_export.bundle import (
     ModelInfo,
     OnnxInfo,
     new_version,
+    remove_stale_temp,
     sha256_file,
     switch_current,
     write_json,
@@ -86,6 +87,8 @@ def export_run(
     step: Callable[[str], None] = lambda text: console.log(text)  # noqa: E731
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
+    for stale in remove_stale_temp(out):
+        step(f"removed {stale.name}, left by an export that was killed")
 
     model, checkpoint = load_model(Path(run_dir))
     config = model.config

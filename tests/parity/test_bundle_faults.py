@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import time
 from pathlib import Path
 
 import pytest
@@ -11,7 +12,13 @@ from typer.testing import CliRunner
 
 from intentrec.cli import app
 from models_export import export as export_module
-from models_export.bundle import BundleError, load_bundle, load_manifest, switch_current
+from models_export.bundle import (
+    TEMP_PREFIX,
+    BundleError,
+    load_bundle,
+    load_manifest,
+    switch_current,
+)
 from models_export.index import read_index
 from models_export.verify import open_encoder, verify_bundle
 
@@ -80,6 +87,22 @@ def test_interrupted_export_leaves_current_untouched(
     assert sorted(p.name for p in root.iterdir()) == before, "no half bundle, no temp dir left"
     assert os.readlink(root / "current") == target
     assert verify_bundle(root).version == bundle_copy.name
+
+
+@pytest.mark.slow
+def test_export_removes_what_a_killed_export_left_but_not_a_running_one(
+    exported, bundle_copy: Path
+) -> None:
+    root = bundle_copy.parent
+    killed = root / f"{TEMP_PREFIX}killed"
+    (killed / ".scratch").mkdir(parents=True)
+    two_days_ago = time.time() - 2 * 24 * 3600
+    os.utime(killed, (two_days_ago, two_days_ago))
+    running = root / f"{TEMP_PREFIX}running"
+    running.mkdir()
+    export_module.export_run(exported["sasrec"][0], root)
+    assert not killed.exists()
+    assert running.is_dir(), "a recent temp folder may be an export in progress"
 
 
 @pytest.mark.slow
