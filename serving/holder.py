@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -50,6 +51,9 @@ class ModelHolder:
             if self.warm_up is not None:
                 await self.warm_up(model)
             old, self._current = self._current, model
+            # Long-lived like the start-up objects (see the app's lifespan): out of the cyclic
+            # collector's sight. The old model is freed by reference counting once unused.
+            gc.freeze()
             self.metrics.set_bundle(model.version)
             self.metrics.bundle_reloads.labels(outcome="ok").inc()
             log.info("serving bundle %s from %s", model.version, model.root)

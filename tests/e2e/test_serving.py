@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import gc
 import uuid
 
 import pytest
 
 from models_export.bundle import load_bundle
+from tests.e2e.conftest import switch_to
 
 
 def _user() -> str:
@@ -190,3 +192,26 @@ def test_api_key_guards_events_and_admin_only(start_server, catalog) -> None:
         reload = client.post("/admin/reload", headers={"X-API-Key": "s3cret"})
         assert reload.status_code == 200
         assert client.post("/recommend", json={"user_id": "u"}).status_code == 200
+
+
+def _collector_tracks(obj: object) -> bool:
+    return any(tracked is obj for tracked in gc.get_objects())
+
+
+def test_the_served_model_is_frozen_out_of_the_cyclic_collector(
+    start_server, serving_bundles
+) -> None:
+    """A full collection walks every tracked object with the event loop stopped; the model and
+    what start-up built must not be among them (gc.freeze), before and after a reload."""
+    with start_server() as server:
+        holder = server.app.state.holder
+        first = holder.current
+        assert not _collector_tracks(first)
+        switch_to(serving_bundles, "b")
+        try:
+            with server.client() as client:
+                assert client.post("/admin/reload").status_code == 200
+            assert holder.current is not first
+            assert not _collector_tracks(holder.current)
+        finally:
+            switch_to(serving_bundles, "a")

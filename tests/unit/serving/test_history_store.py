@@ -23,10 +23,14 @@ def embedded(tmp_path: Path):
 
 
 def _store(
-    url: str, max_len: int = 5, retry_s: float = 0.2, failures_to_open: int = 1
+    url: str,
+    max_len: int = 5,
+    retry_s: float = 0.2,
+    failures_to_open: int = 1,
+    pool_size: int = 8,
 ) -> HistoryStore:
     return HistoryStore(
-        connect(url, 200),
+        connect(url, 200, pool_size),
         max_len=max_len,
         event_ttl_s=60,
         timeout_ms=200,
@@ -48,6 +52,32 @@ async def test_append_keeps_order_caps_and_skips_repeated_event_ids(embedded) ->
         assert await store.recent("u1", 2) == ["3", "4"]
         assert await store.append([NewEvent("u1", "9", None), NewEvent("u1", "9", None)]) == (2, 0)
         assert await store.history("u2") == []
+    finally:
+        await store.aclose()
+
+
+async def _clients(store: HistoryStore) -> int:
+    listed = await store.client.execute_command("CLIENT", "LIST")
+    return len([line for line in listed.splitlines() if line.strip()])
+
+
+async def test_the_pool_opens_up_front_and_a_burst_waits_for_its_connections(embedded) -> None:
+    store = _store(embedded.url, pool_size=3)
+    try:
+        assert await store.open_connections(timeout_s=5.0) == 3
+        assert await _clients(store) == 3
+        await store.append([NewEvent("u", "a", None)])
+        results = await asyncio.gather(*(store.recent("u", 5) for _ in range(20)))
+        assert results == [["a"]] * 20, "calls beyond the pool wait for a connection, none fail"
+        assert await _clients(store) == 3
+    finally:
+        await store.aclose()
+
+
+async def test_opening_the_pool_of_a_store_that_is_down_opens_none(tmp_path: Path) -> None:
+    store = _store(f"unix://{tmp_path / 'nothing-listens-here.sock'}")
+    try:
+        assert await store.open_connections(timeout_s=1.0) == 0
     finally:
         await store.aclose()
 
