@@ -22,7 +22,7 @@ from serving.pipeline.deadline import Deadline
 from serving.pipeline.history import History, encoder_input, merge_history
 from serving.pipeline.ranking import fetch_size, filter_candidates, popularity_fallback
 from serving.refine.contract import Candidate, RefinePolicy, Refiner
-from serving.schemas import RecommendedItem, RecommendRequest, RecommendResponse
+from serving.schemas import RecommendRequest, RecommendResponse
 from serving.settings import Settings
 
 # Redis is skipped when less than this is left: the rest of the pipeline needs the time more.
@@ -96,27 +96,27 @@ class Recommender:
                 model, history, ids, scores, deadline, degraded
             )
 
-        # model_construct: every value comes from the bundle or this function, so validating
-        # them again would only cost latency.
         items = [
-            RecommendedItem.model_construct(
-                item_id=model.external_ids[i], score=float(s), rank=r + 1, title=model.titles[i]
-            )
+            {"item_id": model.external_ids[i], "score": s, "rank": r + 1, "title": model.titles[i]}
             for r, (i, s) in enumerate(
                 zip(ids[: req.k].tolist(), scores[: req.k].tolist(), strict=True)
             )
         ]
         timings = deadline.finish()
         self._observe(timings, degraded)
-        return RecommendResponse.model_construct(
-            items=items,
-            model_version=model.version,
-            refined=refined,
-            refine_from_cache=from_cache,
-            degraded=degraded,
-            unknown_history=history.unknown,
-            timings_ms=timings,
-            request_id=uuid.uuid4().hex,
+        # One validation of plain dicts, in pydantic-core: half the cost of building eleven
+        # models one by one, and a third of model_construct's (which runs in Python).
+        return RecommendResponse.model_validate(
+            {
+                "items": items,
+                "model_version": model.version,
+                "refined": refined,
+                "refine_from_cache": from_cache,
+                "degraded": degraded,
+                "unknown_history": history.unknown,
+                "timings_ms": timings,
+                "request_id": uuid.uuid4().hex,
+            }
         )
 
     async def _stored_history(
