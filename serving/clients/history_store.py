@@ -53,11 +53,11 @@ def connect(url: str, connect_timeout_ms: float, pool_size: int) -> aioredis.Red
     """A client without a socket timeout: every caller bounds its own calls (asyncio.timeout).
 
     redis-py wraps each command's write in `asyncio.wait_for` when a socket timeout is set, and
-    on Python 3.11 that is a new task and two extra event-loop turns per command, about a third
-    of a history read. The pool is a blocking one of `pool_size` connections, opened up front
-    (`HistoryStore.open_connections`): a burst of requests then waits a moment for a free
-    connection instead of opening dozens at once, each a few round trips, inside their read
-    budgets (32 at once took ~30 ms here, the default read timeout).
+    on Python 3.11 that is a new task and two extra event-loop turns per command. The pool is a
+    blocking one of `pool_size` connections, opened up front (`HistoryStore.open_connections`):
+    a burst of requests then waits a moment for a free connection instead of opening dozens at
+    once, each a few round trips, inside their read budgets (32 at once took ~30 ms here, the
+    default read timeout).
     """
     pool = aioredis.BlockingConnectionPool.from_url(
         url,
