@@ -391,9 +391,24 @@ def _read_text(source: Source, columns: Mapping[str, str]) -> RawInteractions:
     expected = EXPECTED["text"]
     text = decode(read_bytes(path, expected))
     # pandas sizes the table by the first line: a short first line must be caught here.
-    number, first = next((n, line) for n, line in enumerate(text.splitlines(), 1) if line.strip())
+    filled = ((n, line) for n, line in enumerate(text.splitlines(), 1) if line.strip())
+    number, first = next(filled)
     if len(first.split()) != 2:
         problem = wrong_fields(len(first.split()), 2)
+        raise DataFormatError(path, number, problem, expected)
+    # Any token is an id here, so a header would pass as one action of a user named "user";
+    # words over numeric ids are what a header looks like.
+    _, second = next(filled, (0, ""))
+    next_fields = second.split()
+    if (
+        next_fields
+        and not any(field.isdigit() for field in first.split())
+        and all(field.isdigit() for field in next_fields)
+    ):
+        problem = (
+            f"{first.strip()!r} looks like a header, and this format has none: remove the line "
+            "(or give the file a .csv name and a user,item header)"
+        )
         raise DataFormatError(path, number, problem, expected)
     table = parse_delimited(path, text, sep=r"\s+", expected=expected)
     frame = table.frame

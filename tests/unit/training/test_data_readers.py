@@ -219,6 +219,7 @@ MALFORMED = [
     ("d.csv", "user,item,time\n1,2,3\n1,2,noon\n", 3, "'noon' is not a number"),
     ("d.csv", "user,item,time\n1,2,3\n,2,4\n", 3, "user id is missing"),
     ("d.csv", "user,item\n", 1, "no data rows"),
+    ("log.txt", "\nuser_id item_id\n1 2\n3 4\n", 2, "looks like a header"),
 ]
 
 
