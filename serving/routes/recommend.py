@@ -16,8 +16,8 @@ router = APIRouter(tags=["recommend"])
     summary="Top-k items for a user and/or a history, within a latency budget",
 )
 async def recommend(request: Request, body: RecommendRequest) -> Response:
-    # The hot path: the recommender is read off app.state directly, not through a dependency,
-    # whose resolution costs more per request than this whole function.
+    # The hot path: the recommender is read off app.state directly, not through a dependency
+    # that FastAPI would resolve again on every request.
     recommender: Recommender = request.app.state.recommender
     result = await recommender.recommend(body, received_at=request.scope.get(RECEIVED_AT))
     # Serialised here once: the model was built by our own code, re-validating it costs latency.
