@@ -145,6 +145,46 @@ def test_bad_recommend_input_is_a_422_naming_the_field(server, body, field) -> N
     assert field in response.json()["error"]["message"]
 
 
+def _counter(metrics: str, series: str) -> float:
+    return sum(
+        float(line.rsplit(" ", 1)[1]) for line in metrics.splitlines() if line.startswith(series)
+    )
+
+
+def test_recommend_refuses_what_is_not_a_json_post(server) -> None:
+    series = 'intentrec_requests_total{endpoint="recommend",outcome="client_error"}'
+    with server.client() as client:
+        before = _counter(client.get("/metrics").text, series)
+        text = client.post(
+            "/recommend", content=b'{"k": 3}', headers={"content-type": "text/plain"}
+        )
+        broken = client.post(
+            "/recommend", content=b'{"k": ', headers={"content-type": "application/json"}
+        )
+        wrong_method = client.get("/recommend")
+        metrics = client.get("/metrics").text
+    assert text.status_code == 422
+    assert text.json()["error"]["field"] == "body"
+    assert "text/plain" in text.json()["error"]["message"]
+    assert broken.status_code == 422
+    assert broken.json()["detail"][0]["type"] == "json_invalid"
+    assert wrong_method.status_code == 405
+    assert wrong_method.json()["error"]["code"] == "method_not_allowed"
+    # Counted under the route, like the errors of FastAPI's own routes.
+    assert _counter(metrics, series) == before + 3
+
+
+def test_the_openapi_document_describes_recommend(server) -> None:
+    with server.client() as client:
+        schema = client.get("/openapi.json").json()
+    operation = schema["paths"]["/recommend"]["post"]
+    assert operation["operationId"] == "recommend_recommend_post"
+    body = operation["requestBody"]["content"]["application/json"]["schema"]
+    assert body == {"$ref": "#/components/schemas/RecommendRequest"}
+    assert {"200", "413", "422"} <= set(operation["responses"])
+    assert schema["components"]["schemas"]["RecommendRequest"]["examples"]
+
+
 def test_oversized_bodies_are_refused_with_413(server) -> None:
     huge = {"history": ["x" * 200] * 2000}
     with server.client() as client:
