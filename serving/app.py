@@ -14,7 +14,8 @@ from fastapi import FastAPI
 from models_export.index import set_threads
 from serving.batcher import MicroBatcher
 from serving.clients.embedded_redis import EmbeddedRedis
-from serving.clients.history_store import HistoryStore, connect
+from serving.clients.history_cache import HistoryCache, InvalidationListener
+from serving.clients.history_store import KEY_PREFIX, HistoryStore, connect
 from serving.errors import BodyTooLarge, install_error_handlers
 from serving.holder import ModelHolder
 from serving.metrics import Metrics
@@ -52,6 +53,23 @@ async def _watch_store(app: FastAPI) -> None:
             await state.store.probe()
 
 
+def _history_cache_listener(settings: Settings, redis, metrics: Metrics):
+    """The history cache and the listener that keeps it coherent; None when turned off."""
+    if settings.history_cache_size == 0:
+        return None
+    cache = HistoryCache(settings.history_cache_size, settings.history_cache_ttl_s, metrics)
+    pool = redis.connection_pool
+    # RESP2: the invalidations come as pub/sub messages on the listener's own connection.
+    kwargs = pool.connection_kwargs | {"protocol": 2}
+    return InvalidationListener(
+        lambda: pool.connection_class(**kwargs),
+        KEY_PREFIX,
+        cache,
+        retry_s=settings.redis_retry_s,
+        connect_timeout_s=settings.redis_write_timeout_ms / 1000.0,
+    )
+
+
 @asynccontextmanager
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     state = app.state
@@ -66,6 +84,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     await state.holder.reload()
     model = state.holder.current
     redis = connect(url, settings.redis_write_timeout_ms, settings.redis_pool_size)
+    listener = _history_cache_listener(settings, redis, state.metrics)
     state.store = HistoryStore(
         redis,
         max_len=settings.history_store_len or HISTORY_LEN_PER_MAX_LEN * model.max_len,
@@ -75,6 +94,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         retry_s=settings.redis_retry_s,
         metrics=state.metrics,
         failures_to_open=settings.redis_failures_to_open,
+        cache=listener.cache if listener is not None else None,
     )
     # A store down at start degrades, it does not stop the service.
     if await state.store.probe():
@@ -99,6 +119,8 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     gc.collect()
     gc.freeze()
     tasks.append(asyncio.create_task(_watch_store(app), name="store-watch"))
+    if listener is not None:
+        tasks.append(asyncio.create_task(listener.run(), name="history-cache-invalidations"))
     if settings.watch_bundle:
         tasks.append(asyncio.create_task(state.holder.watch(), name="bundle-watch"))
     try:

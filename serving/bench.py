@@ -323,6 +323,20 @@ def _seed_users(url: str, histories: list[list[str]]) -> None:
             response.raise_for_status()
 
 
+def _history_cache_counts(url: str) -> dict[str, int]:
+    """The server's history cache outcomes (hit, miss, ...) from /metrics: the reads of
+    stored histories that did not reach Redis are part of what the latencies show."""
+    import httpx
+
+    prefix = 'intentrec_history_cache_total{outcome="'
+    counts: dict[str, int] = {}
+    for line in httpx.get(f"{url}/metrics", timeout=30).text.splitlines():
+        if line.startswith(prefix):
+            outcome, value = line[len(prefix) :].split('"} ')
+            counts[outcome] = int(float(value))
+    return counts
+
+
 async def _load(
     url: str, bodies: list[bytes], options: BenchOptions, reference: Reference, log
 ) -> list[Scenario]:
@@ -379,6 +393,7 @@ def run_bench(options: BenchOptions) -> dict:
             except ImportError:
                 runner = asyncio.run
             scenarios = runner(_load(url, bodies, options, reference, console.log))
+            history_cache = _history_cache_counts(url)
         finally:
             if process is not None:
                 process.terminate()
@@ -420,6 +435,7 @@ def run_bench(options: BenchOptions) -> dict:
         "server_encode_retrieve_p50_ms_c1": (
             round(float(np.percentile(server_ms, 50)), 4) if server_ms else None
         ),
+        "history_cache": history_cache,
         "scenarios": rows_out,
         "figures": figures,
         "targets": {
@@ -457,7 +473,8 @@ def print_report(report: dict, json_out: bool) -> None:
         f"in-process encode+retrieve p50 {report['in_process_encode_retrieve_p50_ms']} ms; "
         f"HTTP p50 (1 client) {report['http_p50_ms_closed_c1']} ms; encode+retrieve p50 as "
         f"timed by the server at 1 client {report['server_encode_retrieve_p50_ms_c1']} ms; "
-        f"GET /healthz p50 {report['http_healthz_p50_ms_c1']} ms"
+        f"GET /healthz p50 {report['http_healthz_p50_ms_c1']} ms; history cache "
+        f"{report['history_cache'] or 'off'}"
     )
     targets = Table(title="targets")
     for column in ("figure", "target", "value", "met"):

@@ -85,6 +85,20 @@ class Metrics:
             registry=r,
         )
 
+        self.history_cache = Counter(
+            "intentrec_history_cache_total",
+            "History reads answered by the local cache (hit) or not (miss, expired), and entries "
+            "evicted because Redis announced a write (invalidated).",
+            ["outcome"],
+            registry=r,
+        )
+        self.history_cache_active = Gauge(
+            "intentrec_history_cache_active",
+            "1 while the cache's invalidation connection is subscribed (summed over workers).",
+            registry=r,
+            multiprocess_mode="livesum",
+        )
+
     def set_bundle(self, version: str) -> None:
         if self.multiprocess_dir is None:
             self.bundle_info.clear()
@@ -100,6 +114,9 @@ class Metrics:
 
     def count_request(self, endpoint: str, outcome: str) -> None:
         self._child(self.requests, endpoint, outcome).inc()
+
+    def count_history_cache(self, outcome: str) -> None:
+        self._child(self.history_cache, outcome).inc()
 
     def count_degraded(self, reason: str) -> None:
         self._child(self.degraded, reason).inc()

@@ -17,7 +17,11 @@ from dataclasses import dataclass
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
+from serving.clients.history_cache import HistoryCache
 from serving.metrics import Metrics
+
+# Every key of the store starts with this: the history cache's invalidations are asked for it.
+KEY_PREFIX = "intentrec:{"
 
 # KEYS[1] history list, KEYS[2] (optional) event id key; ARGV item, cap, ttl.
 _APPEND = """
@@ -42,11 +46,11 @@ class NewEvent:
 
 
 def _history_key(user_id: str) -> str:
-    return f"intentrec:{{{user_id}}}:history"
+    return f"{KEY_PREFIX}{user_id}}}:history"
 
 
 def _event_key(user_id: str, event_id: str) -> str:
-    return f"intentrec:{{{user_id}}}:event:{event_id}"
+    return f"{KEY_PREFIX}{user_id}}}:event:{event_id}"
 
 
 def connect(url: str, connect_timeout_ms: float, pool_size: int) -> aioredis.Redis:
@@ -84,8 +88,10 @@ class HistoryStore:
         retry_s: float,
         metrics: Metrics,
         failures_to_open: int = 3,
+        cache: HistoryCache | None = None,
     ) -> None:
         self.client = client
+        self.cache = cache
         self.max_len = max_len
         self.event_ttl_s = event_ttl_s
         self.timeout_s = timeout_ms / 1000.0
@@ -114,13 +120,28 @@ class HistoryStore:
 
     async def recent(self, user_id: str, n: int, timeout_ms: float | None = None) -> list[str]:
         """The user's last n item ids, oldest first."""
+        key = _history_key(user_id)
+        cache = self.cache
+        token = None
+        if cache is not None and cache.active and 0 < n <= self.max_len:
+            cached = cache.get(key)
+            if cached is not None:
+                return list(cached[-n:])
+            if n == self.max_len:  # the whole capped list: what later reads of any n can use
+                token = cache.begin_read(key)
         self._check("read")
         timeout = self.timeout_s if timeout_ms is None else min(self.timeout_s, timeout_ms / 1000)
         try:
             async with asyncio.timeout(max(timeout, 0.0005)):
-                items = await self.client.lrange(_history_key(user_id), -n, -1)
-        except (RedisError, OSError, TimeoutError) as exc:
-            raise self._trip("read", exc) from exc
+                items = await self.client.lrange(key, -n, -1)
+        except BaseException as exc:  # cancelled too: the read's token must not outlive it
+            if token is not None:
+                cache.abandon_read(key, token)
+            if isinstance(exc, RedisError | OSError | TimeoutError):
+                raise self._trip("read", exc) from exc
+            raise
+        if token is not None:
+            cache.finish_read(key, token, items)
         self._failures = 0
         return items
 
@@ -146,6 +167,12 @@ class HistoryStore:
                     results = await pipe.execute()
         except (RedisError, OSError, TimeoutError) as exc:
             raise self._trip("write", exc) from exc
+        finally:
+            # Redis will announce these writes to every process's listener; this process must
+            # not answer from its copy in the meantime (nor after a write of unknown outcome).
+            if self.cache is not None:
+                for event in events:
+                    self.cache.invalidate(_history_key(event.user_id))
         self._failures = 0
         accepted = sum(int(r) for r in results)
         return accepted, len(results) - accepted
