@@ -146,6 +146,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         version="0.1.0",
         summary="Sequential recommendations: ONNX encoder, FAISS retrieval, LLM refine.",
         lifespan=lifespan,
+        telemetry=None
+        if settings.fastapi_telemetry
+        else {"tracing": False, "metrics": False, "logs": False},
     )
     app.state.settings = settings
     app.state.metrics = Metrics()

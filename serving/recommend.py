@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 from dataclasses import dataclass
+from typing import TypedDict
 
 import numpy as np
 
@@ -22,11 +23,33 @@ from serving.pipeline.deadline import Deadline
 from serving.pipeline.history import History, encoder_input, merge_history
 from serving.pipeline.ranking import fetch_size, filter_candidates, popularity_fallback
 from serving.refine.contract import Candidate, RefinePolicy, Refiner
-from serving.schemas import RecommendRequest, RecommendResponse
+from serving.schemas import RecommendRequest
 from serving.settings import Settings
 
 # Redis is skipped when less than this is left: the rest of the pipeline needs the time more.
 _MIN_HISTORY_MS = 1.0
+
+
+class RecommendedItem(TypedDict):
+    item_id: str
+    score: float
+    rank: int
+    title: str
+
+
+class Recommendation(TypedDict):
+    """The answer as the route writes it, field for field `schemas.RecommendResponse` (the
+    documented contract; tests validate real answers against it). Plain dicts: pydantic would
+    validate what this code just built, 13 us a request against orjson's 1."""
+
+    items: list[RecommendedItem]
+    model_version: str
+    refined: bool
+    refine_from_cache: bool
+    degraded: list[str]
+    unknown_history: list[str]
+    timings_ms: dict[str, float]
+    request_id: str
 
 
 @dataclass(slots=True)
@@ -41,7 +64,7 @@ class Recommender:
 
     async def recommend(
         self, req: RecommendRequest, received_at: float | None = None
-    ) -> RecommendResponse:
+    ) -> Recommendation:
         """`received_at` (perf_counter): when the server got the request; the budget counts
         from there, so time spent reading and validating the body is part of it."""
         if not self.holder.loaded:
@@ -55,7 +78,7 @@ class Recommender:
 
     async def _recommend(
         self, req: RecommendRequest, model: ServedModel, received_at: float | None
-    ) -> RecommendResponse:
+    ) -> Recommendation:
         settings = self.settings
         if len(req.history) > settings.history_cap:
             raise invalid_field(
@@ -96,7 +119,7 @@ class Recommender:
                 model, history, ids, scores, deadline, degraded
             )
 
-        items = [
+        items: list[RecommendedItem] = [
             {"item_id": model.external_ids[i], "score": s, "rank": r + 1, "title": model.titles[i]}
             for r, (i, s) in enumerate(
                 zip(ids[: req.k].tolist(), scores[: req.k].tolist(), strict=True)
@@ -104,20 +127,16 @@ class Recommender:
         ]
         timings = deadline.finish()
         self._observe(timings, degraded)
-        # One validation of plain dicts, in pydantic-core: half the cost of building eleven
-        # models one by one, and a third of model_construct's (which runs in Python).
-        return RecommendResponse.model_validate(
-            {
-                "items": items,
-                "model_version": model.version,
-                "refined": refined,
-                "refine_from_cache": from_cache,
-                "degraded": degraded,
-                "unknown_history": history.unknown,
-                "timings_ms": timings,
-                "request_id": uuid.uuid4().hex,
-            }
-        )
+        return {
+            "items": items,
+            "model_version": model.version,
+            "refined": refined,
+            "refine_from_cache": from_cache,
+            "degraded": degraded,
+            "unknown_history": history.unknown,
+            "timings_ms": timings,
+            "request_id": uuid.uuid4().hex,
+        }
 
     async def _stored_history(
         self, user_id: str | None, deadline: Deadline, degraded: list[str]
@@ -161,12 +180,15 @@ class Recommender:
         fetch = fetch_size(needed, len(excluded), model.n_items)
         with deadline.stage("queue"):
             future = self.batcher.submit(model, row, fetch, alone=self.in_flight == 1)
-            try:
-                async with asyncio.timeout(remaining / 1000.0):
-                    result = await future
-            except TimeoutError:
-                degraded.append("encode_skipped_budget")
-                return None
+            if future.done():  # ran inline: no timer to arm (5 us)
+                result = future.result()
+            else:
+                try:
+                    async with asyncio.timeout(remaining / 1000.0):
+                        result = await future
+                except TimeoutError:
+                    degraded.append("encode_skipped_budget")
+                    return None
         # The batch's compute is reported per stage; "queue" keeps only the waiting (and the
         # hand-offs to and from the worker thread).
         queued = deadline.timings_ms["queue"] - result.encode_ms - result.retrieve_ms

@@ -51,6 +51,8 @@ class RecommendRequest(BaseModel):
 
 
 class RecommendedItem(BaseModel):
+    model_config = ConfigDict(extra="forbid")  # tests hold the served answers to it exactly
+
     item_id: str
     score: float
     rank: int
@@ -59,6 +61,7 @@ class RecommendedItem(BaseModel):
 
 class RecommendResponse(BaseModel):
     model_config = ConfigDict(
+        extra="forbid",  # tests hold the served answers to it exactly
         json_schema_extra={
             "examples": [
                 {
@@ -73,7 +76,7 @@ class RecommendResponse(BaseModel):
                     "request_id": "3f1c0c4e8a5b4d0e9b7e2b1f4c6a7d21",
                 }
             ]
-        }
+        },
     )
 
     items: list[RecommendedItem]

@@ -46,6 +46,10 @@ class Settings(RefineSettings):
     max_body_bytes: int = Field(256 * 1024, ge=1024)
     api_key: SecretStr | None = None  # when set, /events and /admin/* require X-API-Key
 
+    # FastAPI's native OpenTelemetry (spans, metrics and logs to the globally configured
+    # providers). Off, its check on every request (~5 us here) is skipped; /metrics is separate.
+    fastapi_telemetry: bool = False
+
     device: Literal["auto", "cpu", "cuda"] = "auto"
     ort_intra_threads: int = Field(1, ge=0)  # 0: ONNX Runtime picks (all cores)
     ort_inter_threads: int = Field(1, ge=0)

@@ -8,6 +8,7 @@ import uuid
 import pytest
 
 from models_export.bundle import load_bundle
+from serving.schemas import RecommendResponse
 from tests.e2e.conftest import switch_to
 
 
@@ -143,6 +144,23 @@ def test_bad_recommend_input_is_a_422_naming_the_field(server, body, field) -> N
     assert response.status_code == 422
     assert response.json()["error"]["field"] == field
     assert field in response.json()["error"]["message"]
+
+
+def test_answers_match_the_documented_response_exactly(server, catalog) -> None:
+    history = [catalog.external_ids[i] for i in (1, 2, 3)] + ["no-such-item"]
+    requests = [
+        {"history": history, "k": 4},  # full pipeline, one unknown id
+        {"user_id": _user(), "k": 3},  # cold start: popularity
+        {"history": history, "k": 2, "refine": "on"},  # no LLM here: degraded
+    ]
+    with server.client() as client:
+        for body in requests:
+            response = client.post("/recommend", json=body)
+            assert response.status_code == 200
+            assert response.headers["content-type"] == "application/json"
+            answer = RecommendResponse.model_validate_json(response.content)  # no extra field
+            assert set(response.json()) == set(RecommendResponse.model_fields)  # none missing
+            assert len(answer.items) == body["k"]
 
 
 def _counter(metrics: str, series: str) -> float:

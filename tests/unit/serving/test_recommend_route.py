@@ -5,7 +5,10 @@ from __future__ import annotations
 import pytest
 from fastapi.exceptions import RequestValidationError
 
+from serving.recommend import Recommendation, RecommendedItem
 from serving.routes.recommend import is_json, parse_request
+from serving.schemas import RecommendedItem as RecommendedItemModel
+from serving.schemas import RecommendResponse
 
 JSON = b"application/json"
 
@@ -58,3 +61,8 @@ def test_a_body_that_is_not_declared_json_is_refused_with_what_was_sent() -> Non
     assert error["loc"] == ("body",)
     assert "text/plain" in error["msg"]
     assert "none" in _error(None, b'{"k": 3}')["msg"]
+
+
+def test_the_use_case_answer_has_exactly_the_documented_fields() -> None:
+    assert set(Recommendation.__annotations__) == set(RecommendResponse.model_fields)
+    assert set(RecommendedItem.__annotations__) == set(RecommendedItemModel.model_fields)
