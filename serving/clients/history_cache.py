@@ -144,6 +144,7 @@ class InvalidationListener:
                 self.cache.invalidate(key)
 
     async def run(self) -> None:
+        reported = False  # one warning per outage, not one per retry
         while True:
             connection = self.connection_factory()
             try:
@@ -154,9 +155,14 @@ class InvalidationListener:
                     return
                 self.cache.activate()
                 self.subscribed.set()
+                if reported:
+                    log.warning("history cache invalidations back; cache on")
+                    reported = False
                 await self._listen(connection)
             except (RedisError, OSError, TimeoutError) as exc:
-                log.warning("history cache invalidations lost (%s); cache off until back", exc)
+                if not reported:
+                    log.warning("history cache off: invalidations lost (%s); retrying", exc)
+                    reported = True
             finally:
                 self.subscribed.clear()
                 self.cache.deactivate()
