@@ -53,18 +53,16 @@ async def _watch_store(app: FastAPI) -> None:
             await state.store.probe()
 
 
-def _history_cache_listener(settings: Settings, redis, metrics: Metrics):
+def _history_cache_listener(
+    settings: Settings, redis, metrics: Metrics
+) -> InvalidationListener | None:
     """The history cache and the listener that keeps it coherent; None when turned off."""
     if settings.history_cache_size == 0:
         return None
-    cache = HistoryCache(settings.history_cache_size, settings.history_cache_ttl_s, metrics)
-    pool = redis.connection_pool
-    # RESP2: the invalidations come as pub/sub messages on the listener's own connection.
-    kwargs = pool.connection_kwargs | {"protocol": 2}
-    return InvalidationListener(
-        lambda: pool.connection_class(**kwargs),
+    return InvalidationListener.for_client(
+        redis,
         KEY_PREFIX,
-        cache,
+        HistoryCache(settings.history_cache_size, settings.history_cache_ttl_s, metrics),
         retry_s=settings.redis_retry_s,
         connect_timeout_s=settings.redis_write_timeout_ms / 1000.0,
     )

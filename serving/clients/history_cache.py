@@ -119,6 +119,23 @@ class InvalidationListener:
         self.connect_timeout_s = connect_timeout_s
         self.subscribed = asyncio.Event()
 
+    @classmethod
+    def for_client(
+        cls,
+        client: Any,
+        prefix: str,
+        cache: HistoryCache,
+        retry_s: float,
+        connect_timeout_s: float,
+    ) -> InvalidationListener:
+        """A listener whose connections are made like those of `client`'s pool, but in RESP2:
+        the invalidations then come as pub/sub messages on the listener's own connection."""
+        pool = client.connection_pool
+        kwargs = pool.connection_kwargs | {"protocol": 2}
+        return cls(
+            lambda: pool.connection_class(**kwargs), prefix, cache, retry_s, connect_timeout_s
+        )
+
     async def _subscribe(self, connection: Any) -> None:
         async with asyncio.timeout(self.connect_timeout_s):
             await connection.connect()

@@ -104,11 +104,7 @@ class Served:
         self.metrics = Metrics()
         client = connect(url, 500, 4)
         self.cache = HistoryCache(100, 60.0, self.metrics)
-        pool = client.connection_pool
-        kwargs = pool.connection_kwargs | {"protocol": 2}
-        self.listener = InvalidationListener(
-            lambda: pool.connection_class(**kwargs), KEY_PREFIX, self.cache, 0.05, 1.0
-        )
+        self.listener = InvalidationListener.for_client(client, KEY_PREFIX, self.cache, 0.05, 1.0)
         self.store = HistoryStore(
             client,
             max_len=max_len,
