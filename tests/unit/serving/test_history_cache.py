@@ -7,12 +7,10 @@ import os
 import signal
 import time
 from collections.abc import AsyncIterator
-from pathlib import Path
 
 import pytest
 import redis.asyncio as aioredis
 
-from serving.clients.embedded_redis import EmbeddedRedis
 from serving.clients.history_cache import HistoryCache, InvalidationListener
 from serving.clients.history_store import KEY_PREFIX, HistoryStore, NewEvent, connect
 from serving.metrics import Metrics
@@ -87,14 +85,6 @@ def test_an_inactive_cache_keeps_nothing_and_deactivating_forgets_everything() -
     cache.activate()
     cache.finish_read("p", pending, ["stale"])  # began before the listener went down
     assert cache.get("p") is None
-
-
-@pytest.fixture
-def embedded(tmp_path: Path):
-    server = EmbeddedRedis(tmp_path / "data")
-    server.start()
-    yield server
-    server.stop()
 
 
 class Served:

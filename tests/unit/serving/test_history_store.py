@@ -14,14 +14,6 @@ from serving.clients.history_store import HistoryStore, NewEvent, StoreUnavailab
 from serving.metrics import Metrics
 
 
-@pytest.fixture
-def embedded(tmp_path: Path):
-    server = EmbeddedRedis(tmp_path / "data")
-    server.start()
-    yield server
-    server.stop()
-
-
 def _store(
     url: str,
     max_len: int = 5,
