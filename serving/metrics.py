@@ -84,7 +84,6 @@ class Metrics:
             ["outcome"],
             registry=r,
         )
-
         self.history_cache = Counter(
             "intentrec_history_cache_total",
             "History reads answered by the local cache (hit) or not (miss, expired), and entries "
