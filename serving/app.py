@@ -21,6 +21,7 @@ from serving.holder import ModelHolder
 from serving.metrics import Metrics
 from serving.recommend import Recommender
 from serving.routes import include_routes
+from serving.routes.recommend import HotPath
 from serving.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -154,5 +155,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.store = None
     install_error_handlers(app)
     include_routes(app)
+    app.add_middleware(HotPath)  # added first, so innermost: behind the body limit
     app.add_middleware(BodyTooLarge, max_bytes=settings.max_body_bytes)
     return app

@@ -82,7 +82,8 @@ class MicroBatcher:
         if alone and not self._busy and model.single_ms <= self.inline_max_ms:
             # Idle and cheap: two thread hand-offs would cost more than the work itself.
             scores, ids, encode_ms, retrieve_ms = model.encode_retrieve(row[None, :], fetch)
-            self.metrics.batch_size.observe(1)
+            # Observed once the request has its answer, as the use case's own metrics are.
+            asyncio.get_running_loop().call_soon(self.metrics.batch_size.observe, 1)
             future.set_result(EncodeResult(scores[0], ids[0], encode_ms, retrieve_ms, 1))
             return future
         self._queue.append(_Job(model, row, fetch, future))

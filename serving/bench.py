@@ -262,6 +262,9 @@ def _wait_ready(url: str, process: subprocess.Popen | None, timeout_s: float = 1
 
 
 def _start_server(bundle: Path, data_dir: Path) -> tuple[str, subprocess.Popen]:
+    """The server as `intentrec serve` runs it, with one worker."""
+    from serving.http_protocol import HTTP_PROTOCOL
+
     port = _free_port()
     env = os.environ | {"INTENTREC_BUNDLE_DIR": str(bundle), "INTENTREC_DATA_DIR": str(data_dir)}
     env.pop("INTENTREC_REDIS_URL", None)
@@ -269,7 +272,7 @@ def _start_server(bundle: Path, data_dir: Path) -> tuple[str, subprocess.Popen]:
         [
             sys.executable, "-m", "uvicorn", "serving.app:create_app", "--factory",
             "--host", "127.0.0.1", "--port", str(port), "--no-access-log",
-            "--log-level", "warning",
+            "--log-level", "warning", "--http", HTTP_PROTOCOL,
         ],
         env=env,
     )  # fmt: skip

@@ -54,6 +54,7 @@ def serve_command(
     from rich.console import Console
 
     from serving.clients.embedded_redis import EmbeddedRedis
+    from serving.http_protocol import HTTP_PROTOCOL
     from serving.settings import Settings
 
     overrides = {"BUNDLE_DIR": bundle, "DATA_DIR": data_dir, "REDIS_URL": redis_url}
@@ -84,6 +85,7 @@ def serve_command(
             workers=workers,
             access_log=access_log,
             log_level="info",
+            http=HTTP_PROTOCOL,
         )
     finally:
         if embedded is not None:

@@ -18,6 +18,7 @@ import uvicorn
 
 from models_export.bundle import resolve_bundle, switch_current
 from serving.app import create_app
+from serving.http_protocol import HTTP_PROTOCOL
 from serving.settings import Settings
 
 
@@ -91,7 +92,12 @@ class LiveServer:
         self.port = _free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         config = uvicorn.Config(
-            self.app, host="127.0.0.1", port=self.port, log_level="warning", access_log=False
+            self.app,
+            host="127.0.0.1",
+            port=self.port,
+            log_level="warning",
+            access_log=False,
+            http=HTTP_PROTOCOL,
         )
         self.server = uvicorn.Server(config)
         self.thread = threading.Thread(target=self.server.run, daemon=True)
