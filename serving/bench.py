@@ -1,9 +1,12 @@
 """`intentrec bench serve`: HTTP load against /recommend and the in-process reference.
 
-The load generator speaks minimal HTTP/1.1 over asyncio streams (keep-alive, Content-Length
-bodies): a general client would cost more CPU per request than the server does, and the two
-share the machine. Open-loop latency runs from each request's scheduled send time, so a
-stalled server cannot hide its queueing (no coordinated omission).
+The load generator speaks minimal HTTP/1.1 (keep-alive, Content-Length bodies): a general
+client would cost more CPU per request than the server does, and the two share the machine.
+Concurrent clients and the open loop run over asyncio streams; the one-client run, where
+latency is the figure, over a blocking socket, the ordinary client (requests, urllib3) that
+puts no event loop between the answer and the clock (~0.03 ms less of the generator's own time
+on this VM). Open-loop latency runs from each request's scheduled send time, so a stalled server
+cannot hide its queueing (no coordinated omission).
 
 The in-process reference (encode + retrieve of the same requests in this process) is timed in
 short slices between the requests of the one-client run, together with a bare `/healthz` round
@@ -74,8 +77,27 @@ class Scenario:
         }
 
 
+def _request_head(method: str, path: str, host: str, length: int, headers: str) -> bytes:
+    return (
+        f"{method} {path} HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\n"
+        f"{headers}Content-Length: {length}\r\n\r\n"
+    ).encode()
+
+
+def _parse_head(head: bytes) -> tuple[int, int]:
+    """Status and Content-Length of a response head (the bytes before the blank line)."""
+    lines = head.decode("latin-1").split("\r\n")
+    status = int(lines[0].split(" ", 2)[1])
+    length = 0
+    for line in lines[1:]:
+        name, _, value = line.partition(":")
+        if name.lower() == "content-length":
+            length = int(value)
+    return status, length
+
+
 class Connection:
-    """One keep-alive HTTP/1.1 connection that posts JSON."""
+    """One keep-alive HTTP/1.1 connection that posts JSON, over asyncio streams."""
 
     def __init__(self, host: str, port: int) -> None:
         self.host = host
@@ -95,25 +117,53 @@ class Connection:
     ) -> tuple[int, bytes]:
         if self.writer is None:
             await self.open()
-        self.writer.write(
-            f"{method} {path} HTTP/1.1\r\nHost: {self.host}\r\nContent-Type: application/json\r\n"
-            f"{headers}Content-Length: {len(body)}\r\n\r\n".encode()
-            + body
-        )
-        head = await self.reader.readuntil(b"\r\n\r\n")
-        lines = head.decode("latin-1").split("\r\n")
-        status = int(lines[0].split(" ", 2)[1])
-        length = 0
-        for line in lines[1:]:
-            name, _, value = line.partition(":")
-            if name.lower() == "content-length":
-                length = int(value)
+        self.writer.write(_request_head(method, path, self.host, len(body), headers) + body)
+        status, length = _parse_head(await self.reader.readuntil(b"\r\n\r\n"))
         return status, await self.reader.readexactly(length)
 
     def close(self) -> None:
         if self.writer is not None:
             self.writer.close()
             self.writer = None
+
+
+class BlockingConnection:
+    """The same over a blocking socket, for one client alone."""
+
+    def __init__(self, host: str, port: int) -> None:
+        self.host = host
+        self.port = port
+        self.sock: socket.socket | None = None
+
+    def post(self, path: str, body: bytes, headers: str = "") -> tuple[int, bytes]:
+        return self.request("POST", path, body, headers)
+
+    def request(
+        self, method: str, path: str, body: bytes = b"", headers: str = ""
+    ) -> tuple[int, bytes]:
+        if self.sock is None:
+            self.sock = socket.create_connection((self.host, self.port), timeout=30)
+            self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self.sock.sendall(_request_head(method, path, self.host, len(body), headers) + body)
+        data = b""
+        while (end := data.find(b"\r\n\r\n")) < 0:
+            data += self._recv()
+        status, length = _parse_head(data[:end])
+        body_start = end + 4
+        while len(data) - body_start < length:
+            data += self._recv()
+        return status, data[body_start : body_start + length]
+
+    def _recv(self) -> bytes:
+        chunk = self.sock.recv(65536)
+        if not chunk:
+            raise ConnectionError("the server closed the connection mid-response")
+        return chunk
+
+    def close(self) -> None:
+        if self.sock is not None:
+            self.sock.close()
+            self.sock = None
 
 
 def _degraded(body: bytes) -> bool:
@@ -127,10 +177,19 @@ async def _one(conn: Connection, body: bytes, scenario: Scenario, started: float
         scenario.errors += 1
         conn.close()
         return
+    _record(scenario, started, status, payload)
+
+
+def _record(scenario: Scenario, started: float, status: int, payload: bytes) -> None:
     scenario.latencies_ms.append((time.perf_counter() - started) * 1000.0)
     if status != 200:
         scenario.errors += 1
         return
+    _inspect(scenario, payload)
+
+
+def _inspect(scenario: Scenario, payload: bytes) -> None:
+    """What a 200 answer says: its degraded reasons, the server's encode + retrieve time."""
     if scenario.server_ms is not None:
         timings = json.loads(payload)["timings_ms"]
         if "encode" in timings:
@@ -165,48 +224,71 @@ class Reference:
             self.model.encode_retrieve(row, fetch)
             self.inprocess_ms.append((time.perf_counter() - t0) * 1000.0)
 
-    async def time_slice(self, conn: Connection) -> None:
+    def time_slice(self, conn: BlockingConnection) -> None:
         self.time_inprocess()
         for _ in range(self.HEALTHZ_PER_SLICE):
             t0 = time.perf_counter()
-            status, _ = await conn.request("GET", "/healthz")
+            status, _ = conn.request("GET", "/healthz")
             if status == 200:
                 self.healthz_ms.append((time.perf_counter() - t0) * 1000.0)
 
 
-async def closed_loop(
-    host: str,
-    port: int,
-    bodies: list[bytes],
-    clients: int,
-    duration: float,
-    reference: Reference | None = None,
-):
-    """`reference`: timed between requests (one client only: nothing else is in flight)."""
-    scenario = Scenario(f"closed c={clients}")
-    if clients == 1:  # unloaded: worth the generator's time to read the server's own timings
-        scenario.server_ms = []
-    end = time.perf_counter() + duration
+def one_client(
+    host: str, port: int, bodies: list[bytes], duration: float, reference: Reference
+) -> Scenario:
+    """One client alone, on a blocking socket; `reference` is timed between its requests.
+
+    The answers are read after the run: parsing one between requests (~0.02 ms) would leave
+    the server idle that much longer each time, which on this VM slows its next answer."""
+    scenario = Scenario("closed c=1", server_ms=[])  # unloaded: worth reading server timings
+    answers: list[bytes] = []
+    conn = BlockingConnection(host, port)
+    rng = random.Random(0)
     slices_s = 0.0  # not load: the run's throughput counts only the time spent on requests
+    t0 = time.perf_counter()
+    end = t0 + duration
+    next_slice = t0
+    while time.perf_counter() < end:
+        if time.perf_counter() >= next_slice:
+            started = time.perf_counter()
+            reference.time_slice(conn)
+            now = time.perf_counter()
+            slices_s += now - started
+            next_slice = now + Reference.SLICE_EVERY_S
+        body = rng.choice(bodies)
+        started = time.perf_counter()
+        try:
+            status, payload = conn.post("/recommend", body)
+        except (OSError, ValueError):
+            scenario.errors += 1
+            conn.close()
+            continue
+        scenario.latencies_ms.append((time.perf_counter() - started) * 1000.0)
+        if status == 200:
+            answers.append(payload)
+        else:
+            scenario.errors += 1
+    conn.close()
+    scenario.elapsed_s = time.perf_counter() - t0 - slices_s
+    for payload in answers:
+        _inspect(scenario, payload)
+    return scenario
+
+
+async def closed_loop(host: str, port: int, bodies: list[bytes], clients: int, duration: float):
+    scenario = Scenario(f"closed c={clients}")
+    end = time.perf_counter() + duration
 
     async def client(seed: int) -> None:
-        nonlocal slices_s
         conn = Connection(host, port)
         rng = random.Random(seed)
-        next_slice = time.perf_counter()
         while time.perf_counter() < end:
-            if reference is not None and time.perf_counter() >= next_slice:
-                started = time.perf_counter()
-                await reference.time_slice(conn)
-                now = time.perf_counter()
-                slices_s += now - started
-                next_slice = now + Reference.SLICE_EVERY_S
             await _one(conn, rng.choice(bodies), scenario, time.perf_counter())
         conn.close()
 
     t0 = time.perf_counter()
     await asyncio.gather(*(client(i) for i in range(clients)))
-    scenario.elapsed_s = time.perf_counter() - t0 - slices_s
+    scenario.elapsed_s = time.perf_counter() - t0
     return scenario
 
 
@@ -340,28 +422,28 @@ def _history_cache_counts(url: str) -> dict[str, int]:
     return counts
 
 
-async def _load(
+def _load(
     url: str, bodies: list[bytes], options: BenchOptions, reference: Reference, log
 ) -> list[Scenario]:
+    try:
+        import uvloop
+
+        run = uvloop.run
+    except ImportError:
+        run = asyncio.run
     parts = urlsplit(url)
     host, port = parts.hostname or "127.0.0.1", parts.port or 80
-    await closed_loop(host, port, bodies, 4, 1.0)  # warm-up, not reported
+    run(closed_loop(host, port, bodies, 4, 1.0))  # warm-up, not reported
     scenarios: list[Scenario] = []
     for clients in options.concurrency:
         log(f"closed loop, {clients} client(s), {options.duration_s:g} s")
-        scenarios.append(
-            await closed_loop(
-                host,
-                port,
-                bodies,
-                clients,
-                options.duration_s,
-                reference if clients == 1 else None,
-            )
-        )
+        if clients == 1:
+            scenarios.append(one_client(host, port, bodies, options.duration_s, reference))
+        else:
+            scenarios.append(run(closed_loop(host, port, bodies, clients, options.duration_s)))
     for rate in options.rates:
         log(f"open loop, {rate:g} req/s, {options.duration_s:g} s")
-        scenarios.append(await open_loop(host, port, bodies, rate, options.duration_s))
+        scenarios.append(run(open_loop(host, port, bodies, rate, options.duration_s)))
     return scenarios
 
 
@@ -389,13 +471,7 @@ def run_bench(options: BenchOptions) -> dict:
             _wait_ready(url, None, 10.0)
         try:
             _seed_users(url, histories)
-            try:
-                import uvloop
-
-                runner = uvloop.run
-            except ImportError:
-                runner = asyncio.run
-            scenarios = runner(_load(url, bodies, options, reference, console.log))
+            scenarios = _load(url, bodies, options, reference, console.log)
             history_cache = _history_cache_counts(url)
         finally:
             if process is not None:

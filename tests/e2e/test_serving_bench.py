@@ -22,6 +22,8 @@ def test_bench_serve_prints_one_json_object_with_its_figures(serving_bundles, tm
     assert report["figures"]["errors"] == 0
     assert report["in_process_encode_retrieve_p50_ms"] > 0
     assert report["http_healthz_p50_ms_c1"] > 0, "timed in slices between the one-client requests"
+    # Read from the one-client answers after its run.
+    assert report["server_encode_retrieve_p50_ms_c1"] > 0
     # Half the requests name a stored user: after the first read of each, the copy answers.
     assert report["history_cache"]["hit"] > report["history_cache"]["miss"] > 0
     assert set(report["targets"]) == {
