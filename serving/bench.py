@@ -4,9 +4,9 @@ The load generator speaks minimal HTTP/1.1 (keep-alive, Content-Length bodies): 
 client would cost more CPU per request than the server does, and the two share the machine.
 Concurrent clients and the open loop run over asyncio streams; the one-client run, where
 latency is the figure, over a blocking socket, the ordinary client (requests, urllib3) that
-puts no event loop between the answer and the clock (~0.03 ms less of the generator's own time
-on this VM). Open-loop latency runs from each request's scheduled send time, so a stalled server
-cannot hide its queueing (no coordinated omission).
+puts no event loop between the answer and the clock (~0.02 to 0.03 ms less of the generator's own
+time on this VM). Open-loop latency runs from each request's scheduled send time, so a stalled
+server cannot hide its queueing (no coordinated omission).
 
 The in-process reference (encode + retrieve of the same requests in this process) is timed in
 short slices between the requests of the one-client run, together with a bare `/healthz` round
