@@ -190,15 +190,17 @@ async def _one(conn: Connection, body: bytes, scenario: Scenario, started: float
         scenario.errors += 1
         conn.close()
         return
-    _record(scenario, started, status, payload)
+    if _record(scenario, started, status):
+        _inspect(scenario, payload)
 
 
-def _record(scenario: Scenario, started: float, status: int, payload: bytes) -> None:
+def _record(scenario: Scenario, started: float, status: int) -> bool:
+    """The request's latency, and whether it was answered (200)."""
     scenario.latencies_ms.append((time.perf_counter() - started) * 1000.0)
     if status != 200:
         scenario.errors += 1
-        return
-    _inspect(scenario, payload)
+        return False
+    return True
 
 
 def _inspect(scenario: Scenario, payload: bytes) -> None:
@@ -276,11 +278,8 @@ def one_client(
             scenario.errors += 1
             conn.close()
             continue
-        scenario.latencies_ms.append((time.perf_counter() - started) * 1000.0)
-        if status == 200:
+        if _record(scenario, started, status):
             answers.append(payload)
-        else:
-            scenario.errors += 1
     conn.close()
     scenario.elapsed_s = time.perf_counter() - t0 - slices_s
     for payload in answers:
