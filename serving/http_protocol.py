@@ -16,6 +16,7 @@ from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 HTTP_PROTOCOL = "serving.http_protocol:HeadBodyProtocol"
 
 _STATUS_LINE = b"HTTP/1.1 "
+_INFORMATIONAL = _STATUS_LINE + b"1"  # a 1xx ("100 Continue") must go out at once
 _HEAD_END = b"\r\n\r\n"
 
 
@@ -35,8 +36,11 @@ class _HeadHoldingTransport:
         if self._head is not None:
             data = self._head + data
             self._head = None
-        elif data.startswith(_STATUS_LINE) and data.endswith(_HEAD_END) and data[9:10] != b"1":
-            # A final response's head alone (a 1xx, "100 Continue", must go out at once).
+        elif (
+            data.startswith(_STATUS_LINE)
+            and data.endswith(_HEAD_END)
+            and not data.startswith(_INFORMATIONAL)
+        ):  # a final response's head, alone
             self._head = data
             self._loop.call_soon(self.flush)
             return
