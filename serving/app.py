@@ -16,6 +16,7 @@ from serving.batcher import MicroBatcher
 from serving.clients.embedded_redis import EmbeddedRedis
 from serving.clients.history_cache import HistoryCache, InvalidationListener
 from serving.clients.history_store import KEY_PREFIX, HistoryStore, connect
+from serving.cpu_latency import CpuLatencyRequest, hold_while_busy
 from serving.errors import BodyTooLarge, install_error_handlers
 from serving.holder import ModelHolder
 from serving.metrics import Metrics
@@ -122,6 +123,17 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         tasks.append(asyncio.create_task(listener.run(), name="history-cache-invalidations"))
     if settings.watch_bundle:
         tasks.append(asyncio.create_task(state.holder.watch(), name="bundle-watch"))
+    if settings.cpu_latency_us is not None:
+        request = CpuLatencyRequest(settings.cpu_latency_us)
+        if await asyncio.to_thread(request.usable):
+            recommender = state.recommender
+            held = hold_while_busy(
+                request,
+                lambda: recommender.served,
+                settings.cpu_latency_idle_s,
+                state.metrics.cpu_latency_held.set,
+            )
+            tasks.append(asyncio.create_task(held, name="cpu-latency"))
     try:
         yield
     finally:

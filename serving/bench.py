@@ -420,18 +420,22 @@ def _seed_users(url: str, histories: list[list[str]]) -> None:
             response.raise_for_status()
 
 
-def _history_cache_counts(url: str) -> dict[str, int]:
-    """The server's history cache outcomes (hit, miss, ...) from /metrics: the reads of
-    stored histories that did not reach Redis are part of what the latencies show."""
+def _server_state(url: str) -> tuple[dict[str, int], bool]:
+    """From the server's /metrics: its history cache outcomes (hit, miss, ...), since reads of
+    stored histories that did not reach Redis are part of what the latencies show, and whether
+    it holds a CPU latency request (docs/deployment.md), which they depend on too."""
     import httpx
 
     prefix = 'intentrec_history_cache_total{outcome="'
     counts: dict[str, int] = {}
+    cpu_latency_held = False
     for line in httpx.get(f"{url}/metrics", timeout=30).text.splitlines():
         if line.startswith(prefix):
             outcome, value = line[len(prefix) :].split('"} ')
             counts[outcome] = int(float(value))
-    return counts
+        elif line.startswith("intentrec_cpu_latency_held "):
+            cpu_latency_held = float(line.split()[1]) > 0
+    return counts, cpu_latency_held
 
 
 def _load(
@@ -484,7 +488,7 @@ def run_bench(options: BenchOptions) -> dict:
         try:
             _seed_users(url, histories)
             scenarios = _load(url, bodies, options, reference, console.log)
-            history_cache = _history_cache_counts(url)
+            history_cache, cpu_latency_held = _server_state(url)
         finally:
             if process is not None:
                 process.terminate()
@@ -516,6 +520,10 @@ def run_bench(options: BenchOptions) -> dict:
         "cpu_count": os.cpu_count(),
         "duration_s_per_scenario": options.duration_s,
         "budget_ms": options.budget_ms,
+        # The server's CPU latency request (INTENTREC_CPU_LATENCY_US reaches the server the
+        # bench starts through the environment): the limit asked for, and whether it held it.
+        "cpu_latency_us": settings.cpu_latency_us if options.url is None else None,
+        "cpu_latency_held": cpu_latency_held,
         "in_process_encode_retrieve_p50_ms": round(inprocess_p50, 4),
         "http_p50_ms_closed_c1": closed_1["p50_ms"],
         # The floor under any endpoint: one round trip through the client, the kernel and the
@@ -565,7 +573,8 @@ def print_report(report: dict, json_out: bool) -> None:
         f"HTTP p50 (1 client) {report['http_p50_ms_closed_c1']} ms; encode+retrieve p50 as "
         f"timed by the server at 1 client {report['server_encode_retrieve_p50_ms_c1']} ms; "
         f"GET /healthz p50 {report['http_healthz_p50_ms_c1']} ms; history cache "
-        f"{report['history_cache'] or 'off'}"
+        f"{report['history_cache'] or 'off'}; CPU latency request "
+        + ("held" if report["cpu_latency_held"] else "not held")
     )
     targets = Table(title="targets")
     for column in ("figure", "target", "value", "met"):

@@ -61,6 +61,7 @@ class Recommender:
     store: HistoryStore | None
     refiner: Refiner | None = None
     in_flight: int = 0
+    served: int = 0  # requests taken, for the CPU latency request's traffic check
 
     async def recommend(
         self, req: RecommendRequest, received_at: float | None = None
@@ -70,6 +71,7 @@ class Recommender:
         if not self.holder.loaded:
             raise ServiceError(503, "not_ready", "no bundle loaded yet")
         model = self.holder.current  # kept for the whole request: a reload cannot change it
+        self.served += 1
         self.in_flight += 1
         try:
             return await self._recommend(req, model, received_at)

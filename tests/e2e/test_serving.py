@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import gc
+import time
 import uuid
 
 import pytest
 
 from models_export.bundle import load_bundle
+from serving.cpu_latency import read_limit_us
 from serving.schemas import RecommendResponse
 from tests.e2e.conftest import switch_to
+from tests.unit.serving.test_cpu_latency import PROBE_LIMIT_US, needs_device
 
 
 def _user() -> str:
@@ -273,3 +276,25 @@ def test_the_served_model_is_frozen_out_of_the_cyclic_collector(
             assert not _collector_tracks(holder.current)
         finally:
             switch_to(serving_bundles, "a")
+
+
+@needs_device
+def test_the_cpu_latency_request_is_held_while_recommend_traffic_flows(start_server) -> None:
+    before = read_limit_us()
+    if before <= PROBE_LIMIT_US:
+        pytest.skip(f"another process holds a tighter limit ({before} us)")
+    with (
+        start_server(cpu_latency_us=PROBE_LIMIT_US, cpu_latency_idle_s=2.0) as server,
+        server.client() as client,
+    ):
+        assert read_limit_us() == before, "held before any request"
+        held = False
+        for _ in range(60):  # traffic until the watcher (every 0.5 s) sees it, at most 3 s
+            assert client.post("/recommend", json={"history": ["50"], "k": 3}).status_code == 200
+            held = read_limit_us() == PROBE_LIMIT_US
+            if held:
+                break
+            time.sleep(0.05)
+        assert held
+        assert "intentrec_cpu_latency_held 1.0" in client.get("/metrics").text
+    assert read_limit_us() == before, "released at shutdown"
