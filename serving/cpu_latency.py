@@ -26,12 +26,6 @@ log = logging.getLogger(__name__)
 PM_QOS_DEVICE = Path("/dev/cpu_dma_latency")
 
 
-def read_limit_us(device: Path = PM_QOS_DEVICE) -> int:
-    """The limit in force now: the smallest any process holds (the kernel's default if none)."""
-    with device.open("rb") as f:
-        return struct.unpack("i", f.read(4))[0]
-
-
 class CpuLatencyRequest:
     """One process's request: in force while held, withdrawn by `release` (closing the file)."""
 

@@ -9,10 +9,9 @@ import uuid
 import pytest
 
 from models_export.bundle import load_bundle
-from serving.cpu_latency import read_limit_us
 from serving.schemas import RecommendResponse
 from tests.e2e.conftest import switch_to
-from tests.unit.serving.test_cpu_latency import PROBE_LIMIT_US, needs_device
+from tests.unit.serving.test_cpu_latency import PROBE_LIMIT_US, needs_device, read_limit_us
 
 
 def _user() -> str:
