@@ -11,7 +11,7 @@ import pytest
 from models_export.bundle import load_bundle
 from serving.schemas import RecommendResponse
 from tests.e2e.conftest import switch_to
-from tests.unit.serving.test_cpu_latency import PROBE_LIMIT_US, needs_device, read_limit_us
+from tests.pm_qos import PROBE_LIMIT_US, needs_device, read_limit_us
 
 
 def _user() -> str:

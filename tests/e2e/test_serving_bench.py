@@ -7,7 +7,7 @@ import os
 import subprocess
 import sys
 
-from tests.unit.serving.test_cpu_latency import DEVICE_USABLE
+from tests.pm_qos import DEVICE_USABLE
 
 
 def test_bench_serve_prints_one_json_object_with_its_figures(serving_bundles, tmp_path) -> None:
