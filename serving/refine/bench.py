@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 
 from serving.refine.contract import Candidate, RefineMode, RefineOutcome
+from serving.refine.prompt import refine_prompt
 from serving.refine.settings import RefineSettings
 
 SLACK_MS = 5.0
@@ -72,6 +73,9 @@ async def bench_refine(
             raise ValueError("no LLM configured: pass --llm URL or set INTENTREC_LLM_BASE_URL")
         cold, warm, cached, skipped, failed = [], [], [], [], 0
         try:
+            history, candidates, _ = state()
+            prompt = refine_prompt(settings, mode, history, candidates[settings.refine_fixed_top :])
+            prompt_tokens = await refiner.client.prompt_tokens(prompt.messages)  # type: ignore[attr-defined]
             for u in range(users):
                 history, first, second = state()
                 for candidates, bucket in ((first, cold), (second, warm), (second, cached)):
@@ -102,14 +106,19 @@ async def bench_refine(
     for out, _ in burst:
         key = out.degraded[0] if out.degraded else "refined"
         reasons[key] = reasons.get(key, 0) + 1
+    cold_pct = _pct(cold)
     return {
         "llm_model": settings.llm_model,
         "llm_base_url": settings.llm_base_url,
         "mode": mode.value,
         "candidates": n,
         "history": settings.refine_history,
+        "title_chars": settings.refine_title_chars,
+        "prompt_tokens": prompt_tokens,
+        # prompt processing dominates a score-mode call: one output token
+        "prompt_tokens_per_s": prompt_tokens / (cold_pct["p50_ms"] / 1000.0),
         "users": users,
-        "cold": _pct(cold),
+        "cold": cold_pct,
         "warm_prefix": _pct(warm),
         "from_cache": _pct(cached),
         "skipped": _pct(skipped),

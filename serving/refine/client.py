@@ -83,6 +83,14 @@ class LLMClient:
                 )
         return found
 
+    async def prompt_tokens(self, messages: list[dict[str, str]]) -> int:
+        """How many tokens the server counts for `messages` (a one-token call's usage)."""
+        data = await self._chat({"messages": messages, "max_tokens": 1, "temperature": 0.0})
+        try:
+            return int(data["usage"]["prompt_tokens"])
+        except (KeyError, TypeError, ValueError) as exc:
+            raise LLMError(f"LLM answer has no usage figures: {str(data)[:200]}") from exc
+
     async def generate(
         self, messages: list[dict[str, str]], schema: dict[str, Any] | None, max_tokens: int
     ) -> str:

@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import json
 import string
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from serving.refine.contract import Candidate, RefineMode
+from serving.refine.settings import RefineSettings
 
 LABELS = string.ascii_uppercase
 
@@ -90,6 +92,22 @@ def build_prompt(
         ],
         keys=keys,
         mode=mode,
+    )
+
+
+def refine_prompt(
+    settings: RefineSettings,
+    mode: RefineMode,
+    history: Sequence[Candidate],
+    tail: Sequence[Candidate],
+) -> Prompt:
+    """The prompt the refine stage sends for `tail` (the part it reorders), sized by settings."""
+    return build_prompt(
+        list(history),
+        list(tail),
+        mode,
+        max_history=settings.refine_history,
+        max_chars=settings.refine_title_chars,
     )
 
 

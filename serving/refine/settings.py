@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
+from enum import StrEnum
 from pathlib import Path
 
 from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from serving.refine.contract import RefineMode
+
+
+class LLMDtype(StrEnum):
+    AUTO = "auto"  # bfloat16 where the CPU computes it natively, else float32
+    BFLOAT16 = "bfloat16"
+    FLOAT32 = "float32"
 
 
 class RefineSettings(BaseSettings):
@@ -20,11 +27,14 @@ class RefineSettings(BaseSettings):
 
     refine_mode: RefineMode = RefineMode.SCORE
     refine_fixed_top: int = Field(5, ge=0)
-    refine_candidates: int = Field(20, ge=1, le=26)  # score mode labels candidates A..Z
+    # The prompt's size is the cost of a call: a CPU processes ~100-250 prompt tokens a second
+    # (docs/benchmarks.md). These defaults (~390 tokens, 10 candidates reordered) are sized for
+    # the embedded CPU model; with an LLM on a GPU, 20 candidates and 10 history items cost little.
+    refine_candidates: int = Field(15, ge=1, le=26)  # score mode labels candidates A..Z
     # Weight of the LLM's rank in the blend with the encoder's rank (1.0 = LLM order only).
     refine_blend: float = Field(0.5, ge=0.0, le=1.0)
-    refine_history: int = Field(10, ge=0)  # most recent history titles shown to the LLM
-    refine_title_chars: int = Field(80, ge=8)  # longer item text is cut
+    refine_history: int = Field(5, ge=0)  # most recent history titles shown to the LLM
+    refine_title_chars: int = Field(48, ge=8)  # longer item text is cut
     # top_logprobs asked for in score mode; a vLLM server must allow it (--max-logprobs).
     refine_top_logprobs: int = Field(20, ge=1)
 
@@ -53,10 +63,17 @@ class RefineSettings(BaseSettings):
         None  # python of the environment holding vllm (scripts/install-llm.sh)
     )
     llm_host: str = "127.0.0.1"
-    llm_port: int = Field(8300, ge=1, le=65535)
+    llm_port: int = Field(8001, ge=1, le=65535)  # the stack's LLM port too: API 8000, LLM 8001
     llm_kv_cache_bytes: int = Field(1 << 30, ge=1 << 26)
     llm_max_model_len: int = Field(2048, ge=256)
     llm_start_timeout_s: float = Field(300.0, gt=0.0)
+    # `auto`: bfloat16 where the CPU computes it natively (avx512_bf16 / amx_bf16), float32
+    # elsewhere: without native support vLLM falls back to plain torch linear layers in bfloat16,
+    # about 5x slower than float32 (docs/benchmarks.md).
+    llm_dtype: LLMDtype = LLMDtype.AUTO
+    # CPUs the embedded server runs on (a `taskset` list such as `1` or `2-3`); None: vLLM binds
+    # its worker to one CPU itself and leaves the others to the API.
+    llm_cpus: str | None = Field(None, pattern=r"^\d+(-\d+)?(,\d+(-\d+)?)*$")
 
     @model_validator(mode="after")
     def _check(self) -> RefineSettings:

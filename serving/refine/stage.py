@@ -36,7 +36,7 @@ from serving.refine.permutation import (
     parse_id_list,
     repair,
 )
-from serving.refine.prompt import build_prompt, id_list_schema
+from serving.refine.prompt import id_list_schema, refine_prompt
 from serving.refine.settings import RefineSettings
 
 log = logging.getLogger(__name__)
@@ -67,13 +67,7 @@ async def ask_llm(
     tail: Sequence[Candidate],
 ) -> Answer:
     """One LLM call reordering `tail`; raises LLMError or InvalidOutput."""
-    prompt = build_prompt(
-        list(history),
-        list(tail),
-        mode,
-        max_history=settings.refine_history,
-        max_chars=settings.refine_title_chars,
-    )
+    prompt = refine_prompt(settings, mode, history, tail)
     if mode is RefineMode.SCORE:
         logprobs = await client.score(prompt.messages, prompt.keys, settings.refine_top_logprobs)
         if not logprobs:

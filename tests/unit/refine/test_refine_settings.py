@@ -21,7 +21,7 @@ def test_settings_come_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> 
     settings = RefineSettings()
     assert settings.refine_mode is RefineMode.GENERATE
     assert settings.refine_blend == 0.25
-    assert settings.refine_fixed_top == 5 and settings.refine_candidates == 20
+    assert settings.refine_fixed_top == 5 and settings.refine_candidates == 15
 
 
 def test_fixed_top_must_leave_something_to_reorder() -> None:

@@ -27,7 +27,10 @@ def refiner(handler: Callable[[dict], httpx.Response], **overrides: object) -> L
     def route(request: httpx.Request) -> httpx.Response:
         return handler(json.loads(request.content))
 
-    settings = RefineSettings(llm_base_url="http://fake/v1", **overrides)
+    # All 20 candidates in the window unless a test says otherwise (the default is smaller).
+    settings = RefineSettings(
+        **{"llm_base_url": "http://fake/v1", "refine_candidates": len(CANDIDATES), **overrides}
+    )
     client = LLMClient("http://fake/v1", "m", transport=httpx.MockTransport(route))
     return LLMRefiner(settings, client)
 
