@@ -2,30 +2,46 @@
 
 from __future__ import annotations
 
+import time
+
 import httpx
 import pytest
 
 from serving.refine.server import EmbeddedLLMServer
+from tests.e2e.refine.speed import LLMSpeed
 
 pytestmark = [pytest.mark.llm, pytest.mark.slow]
 
+MAX_BUDGET_MS = 10_000  # RecommendRequest.budget_ms's upper bound
 HISTORY = ["50", "181", "258", "100", "294", "286", "288", "1", "7", "121"]
 
 
 def test_recommend_refines_below_the_top_5_and_degrades_under_a_tight_budget(
-    start_server, llm_server: EmbeddedLLMServer
+    start_server, llm_server: EmbeddedLLMServer, llm_speed: LLMSpeed
 ) -> None:
     with (
-        start_server(llm_base_url=llm_server.base_url, llm_model="smollm2") as server,
+        start_server(
+            llm_base_url=llm_server.base_url,
+            llm_model="smollm2",
+            refine_call_timeout_s=llm_speed.call_timeout_s,
+        ) as server,
         httpx.Client(base_url=server.url, timeout=60.0) as http,
     ):
-        body = {"history": HISTORY, "k": 20, "budget_ms": 10_000}
+        # The largest budget the API takes. A model slower than that (a CPU without native
+        # bfloat16, say) times out inside it, and the late call fills the cache in the background
+        # for the next request in the same state: the README's promise, checked either way.
+        body = {"history": HISTORY, "k": 20, "budget_ms": MAX_BUDGET_MS}
         off = http.post("/recommend", json={**body, "refine": "off"})
-        on = http.post("/recommend", json={**body, "refine": "on"})
-        assert off.status_code == on.status_code == 200, on.text
+        first = http.post("/recommend", json={**body, "refine": "on"})
+        assert off.status_code == first.status_code == 200, first.text
+        assert not off.json()["refined"]
+        assert first.json()["timings_ms"]["total"] <= MAX_BUDGET_MS + 5
+        if not first.json()["refined"]:
+            assert first.json()["degraded"] == ["refine_timeout"], first.json()
+        on = _refined_later(http, {**body, "refine": "on"}, llm_speed.drain_s(1))
         off_ids = [item["item_id"] for item in off.json()["items"]]
-        on_ids = [item["item_id"] for item in on.json()["items"]]
-        assert on.json()["refined"] and not off.json()["refined"]
+        on_ids = [item["item_id"] for item in on["items"]]
+        assert on["refine_from_cache"]  # asked again: the LLM's order comes from the cache
         assert on_ids[:5] == off_ids[:5]
         assert sorted(on_ids) == sorted(off_ids)
 
@@ -37,3 +53,15 @@ def test_recommend_refines_below_the_top_5_and_degrades_under_a_tight_budget(
         assert not late.json()["refined"]
         assert {"refine_timeout", "refine_skipped_budget"} & set(late.json()["degraded"])
         assert late.json()["timings_ms"]["total"] < 1_000
+
+
+def _refined_later(http: httpx.Client, body: dict, within_s: float) -> dict:
+    """The answer to `body` once it comes back refined (from the cache the first call fills)."""
+    deadline = time.monotonic() + within_s
+    while True:
+        answer = http.post("/recommend", json=body)
+        assert answer.status_code == 200, answer.text
+        if answer.json()["refined"] or time.monotonic() > deadline:
+            assert answer.json()["refined"], answer.json()
+            return answer.json()
+        time.sleep(0.5)

@@ -1,4 +1,8 @@
-"""The refine stage against the real embedded LLM server (SmolLM2-135M on vLLM)."""
+"""The refine stage against the real embedded LLM server (SmolLM2-135M on vLLM).
+
+Budgets, call limits and drains come from `llm_speed`, the model's latency measured on this
+machine for prompts like these (conftest.py): the tests hold on a fast and a slow CPU alike.
+"""
 
 from __future__ import annotations
 
@@ -8,8 +12,9 @@ import time
 
 import pytest
 
-from serving.refine.contract import Candidate, RefineMode
+from serving.refine.contract import Candidate, RefineMode, RefineOutcome
 from serving.refine.stage import SHED, SKIPPED_BUDGET, TIMEOUT
+from tests.e2e.refine.speed import LLMSpeed
 
 pytestmark = [pytest.mark.llm, pytest.mark.slow]
 
@@ -30,7 +35,7 @@ def assert_valid(out: list[Candidate], candidates: list[Candidate]) -> None:
 
 @pytest.mark.parametrize("mode", [RefineMode.SCORE, RefineMode.GENERATE])
 async def test_refine_returns_a_permutation_with_the_top_5_unchanged(
-    make_refiner, catalog: list[Candidate], mode: RefineMode
+    make_refiner, llm_speed: LLMSpeed, catalog: list[Candidate], mode: RefineMode
 ) -> None:
     refiner = make_refiner()
     history, candidates = request(catalog, 0)
@@ -38,7 +43,7 @@ async def test_refine_returns_a_permutation_with_the_top_5_unchanged(
         model_version="v1",
         history=history,
         candidates=candidates,
-        remaining_ms=60_000,
+        remaining_ms=llm_speed.patient_ms,
         mode=mode,
     )
     assert outcome.degraded == []
@@ -48,7 +53,7 @@ async def test_refine_returns_a_permutation_with_the_top_5_unchanged(
 
 @pytest.mark.parametrize("mode", [RefineMode.SCORE, RefineMode.GENERATE])
 async def test_an_injected_title_changes_nothing_outside_6_to_n(
-    make_refiner, catalog: list[Candidate], mode: RefineMode
+    make_refiner, llm_speed: LLMSpeed, catalog: list[Candidate], mode: RefineMode
 ) -> None:
     refiner = make_refiner()
     history, candidates = request(catalog, 100)
@@ -64,7 +69,7 @@ async def test_an_injected_title_changes_nothing_outside_6_to_n(
         model_version="v1",
         history=history,
         candidates=candidates,
-        remaining_ms=60_000,
+        remaining_ms=llm_speed.patient_ms,
         mode=mode,
     )
     assert outcome.refined, outcome.degraded
@@ -73,11 +78,12 @@ async def test_an_injected_title_changes_nothing_outside_6_to_n(
 
 
 async def test_a_budget_below_the_llm_latency_times_out_in_time_then_serves_from_cache(
-    make_refiner, catalog: list[Candidate]
+    make_refiner, llm_speed: LLMSpeed, catalog: list[Candidate]
 ) -> None:
-    refiner = make_refiner(refine_max_background=3)
-    budget_ms = 120.0
-    # Histories the server has not seen: no prefix cache, each call takes hundreds of ms.
+    budget_ms = llm_speed.below_call_ms
+    # The calls must be made (not skipped for lack of time) and outlive their requests.
+    refiner = make_refiner(refine_max_background=3, refine_min_call_ms=budget_ms / 4)
+    # Histories the server has not seen: no prefix cache, no call fits in the budget.
     requests = [request(catalog, start) for start in (300, 340, 380)]
     elapsed = []
     for history, candidates in requests:
@@ -92,7 +98,7 @@ async def test_a_budget_below_the_llm_latency_times_out_in_time_then_serves_from
     # for tens of ms, which no deadline in the code can prevent; a late refiner fails all three.
     assert statistics.median(elapsed) <= budget_ms + 5, elapsed
 
-    await refiner.drain(timeout_s=60)  # the late calls finish in the background
+    await refiner.drain(timeout_s=llm_speed.drain_s(len(requests)))  # late calls finish
     for history, candidates in requests:
         again = await refiner.refine(
             model_version="v1", history=history, candidates=candidates, remaining_ms=budget_ms
@@ -115,20 +121,25 @@ async def test_too_little_budget_skips_without_calling(
 
 
 async def test_calls_beyond_the_cap_are_shed_not_queued(
-    make_refiner, catalog: list[Candidate]
+    make_refiner, llm_speed: LLMSpeed, catalog: list[Candidate]
 ) -> None:
     refiner = make_refiner(refine_max_in_flight=2, refine_max_background=1)
+    # Room for the two admitted calls to finish side by side, with a wide margin; with a queue,
+    # the four others would be refined within it too.
+    remaining_ms = llm_speed.patient_ms
 
-    async def one(start: int) -> list[str]:
+    async def one(start: int) -> RefineOutcome:
         history, candidates = request(catalog, start)
         outcome = await refiner.refine(
-            model_version="v1", history=history, candidates=candidates, remaining_ms=5_000
+            model_version="v1", history=history, candidates=candidates, remaining_ms=remaining_ms
         )
         assert_valid(outcome.candidates, candidates)
-        return outcome.degraded
+        return outcome
 
     # Six different states at once: two calls go out, the four others are shed at once rather
-    # than waiting for a slot (with a queue they would all be refined within 5 s).
+    # than waiting for a slot.
     results = await asyncio.gather(*(one(500 + 40 * i) for i in range(6)))
-    outcomes = [r[0] if r else "refined" for r in results]
+    outcomes = [r.degraded[0] if r.degraded else "refined" for r in results]
     assert (outcomes.count("refined"), outcomes.count(SHED)) == (2, 4), outcomes
+    shed_ms = [r.elapsed_ms for r in results if r.degraded == [SHED]]
+    assert max(shed_ms) < llm_speed.fastest_ms, shed_ms  # answered without waiting for a call

@@ -13,17 +13,19 @@ from serving.refine.breaker import BreakerState
 from serving.refine.contract import Candidate
 from serving.refine.server import EmbeddedLLMServer
 from serving.refine.stage import BREAKER_OPEN, ERROR
+from tests.e2e.refine.speed import LLMSpeed
 
 pytestmark = [pytest.mark.llm, pytest.mark.slow]
 
 
 async def test_stopped_server_gives_refine_error_opens_the_breaker_and_closes_on_return(
-    llm_server: EmbeddedLLMServer, make_refiner, catalog: list[Candidate]
+    llm_server: EmbeddedLLMServer, llm_speed: LLMSpeed, make_refiner, catalog: list[Candidate]
 ) -> None:
-    # A generous call timeout: the first calls after a restart are slow, and the probe that
-    # closes the breaker must not time out.
+    # The first call after a restart does the server's one-off start-up work again, and that
+    # call is the probe that closes the breaker: it must not time out.
+    probe_ms = llm_speed.first_call_ms + llm_speed.patient_ms
     refiner = make_refiner(
-        refine_breaker_failures=2, refine_breaker_reset_s=1.0, refine_call_timeout_s=300.0
+        refine_breaker_failures=2, refine_breaker_reset_s=1.0, refine_call_timeout_s=probe_ms / 1000
     )
 
     def request(start: int) -> dict:
@@ -50,6 +52,6 @@ async def test_stopped_server_gives_refine_error_opens_the_breaker_and_closes_on
         llm_server.wait_ready()
 
     # The reset period has long passed: the next call is the probe, and it succeeds.
-    outcome = await refiner.refine(**{**request(820), "remaining_ms": 300_000})
+    outcome = await refiner.refine(**{**request(820), "remaining_ms": probe_ms})
     assert outcome.refined and outcome.degraded == []
     assert refiner.breaker.state is BreakerState.CLOSED
