@@ -11,9 +11,8 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
 
-console = Console()
+from intentrec.output import console, say
 
 
 def quickstart(
@@ -44,39 +43,42 @@ def quickstart(
     console.rule(f"1/3 train and evaluate {model} on {data}")
     result = run_training(TrainConfig(data=data, model=model), run_dir)
     console.print(metrics_table(result.metrics, title=f"{model} on {data}"))
-    console.print(f"wrote {result.checkpoint_path} and {run_dir / 'metrics.json'}")
+    say(f"{result.metrics['stopped']}; {result.metrics['train_seconds']:.0f} s")
+    say(f"wrote {result.checkpoint_path} and {run_dir / 'metrics.json'}")
 
     console.rule(f"2/3 export to {bundles}")
     exported = export_run(run_dir, bundles, progress=True)
-    console.print(f"wrote bundle {exported.bundle_dir} and switched {bundles / 'current'}")
+    say(f"wrote bundle {exported.bundle_dir} and switched {bundles / 'current'}")
     if not serve:
         return
 
     with_llm = llm and llm_url is None and vllm_installed()
     console.rule("3/3 start the local stack" + (" with the embedded LLM" if with_llm else ""))
     if llm and llm_url is None and not with_llm:
-        console.print("embedded LLM not installed (scripts/install-llm.sh): refine stays off")
+        say("embedded LLM not installed (scripts/install-llm.sh): refine stays off")
     settings = StackSettings(api_port=port)
     try:
-        states = stack_up(
-            settings, bundle=bundles, llm=with_llm, llm_url=llm_url, report=console.print
-        )
+        states = stack_up(settings, bundle=bundles, llm=with_llm, llm_url=llm_url, report=say)
     except StackError as exc:
-        console.print(f"[red]{exc}[/]")
+        say(f"[red]{exc}[/]")
         raise typer.Exit(1) from exc
-    api = states["api"]
+    say(next_steps(states["api"].url, refine=with_llm or llm_url is not None))
+
+
+def next_steps(api_url: str, *, refine: bool) -> str:
+    """What to try once the stack is up; each command on one line, to paste as printed."""
     # The store starts empty, so the example carries a history (Star Wars films) itself. `auto`
-    # refines only with a measured lift (`intentrec evaluate-refine`): `on` shows the stage, with
-    # a budget the CPU LLM fits in (its first call warms up and may time out, degraded).
-    refine = "on" if with_llm or llm_url else "off"
+    # refines only with a measured lift (`intentrec evaluate-refine`): `on` shows the stage. On a
+    # CPU LLM the first call for a new history times out inside the budget and fills the cache
+    # in the background; asking again is served from it (README, "LLM refine stage").
     body = json.dumps(
-        {"user_id": "196", "history": ["172", "181", "50"], "k": 10, "refine": refine,
-         "budget_ms": 1000}
+        {"user_id": "196", "history": ["172", "181", "50"], "k": 10,
+         "refine": "on" if refine else "off", "budget_ms": 1000}
     )  # fmt: skip
-    console.print(
+    return (
         "\nThe API is running in the background. Recommendations with titles:\n"
-        f"  curl -s {api.url}/recommend -H 'content-type: application/json' -d '{body}'\n"
-        f"Send events with POST {api.url}/events; interactive API docs: {api.url}/docs\n"
+        f"  curl -s {api_url}/recommend -H 'content-type: application/json' -d '{body}'\n"
+        f"Send events with POST {api_url}/events; interactive API docs: {api_url}/docs\n"
         "Stop everything: intentrec stack down"
     )
 

@@ -39,22 +39,20 @@ def up(
     ),
 ) -> None:
     """Start the services that are not running yet and wait until each is healthy."""
-    from rich.console import Console
-
+    from intentrec.output import say
     from serving.stack import StackError, stack_up
 
-    console = Console()
     settings = _settings(
         state_dir, api_port=api_port, redis_port=redis_port, llm_port=llm_port, api_workers=workers
     )
     try:
-        states = stack_up(settings, bundle=bundle, llm=llm, llm_url=llm_url, report=console.print)
+        states = stack_up(settings, bundle=bundle, llm=llm, llm_url=llm_url, report=say)
     except StackError as exc:
-        console.print(f"[red]{exc}[/]")
-        console.print("services already started keep running; `intentrec stack down` stops them")
+        say(f"[red]{exc}[/]")
+        say("services already started keep running; `intentrec stack down` stops them")
         raise typer.Exit(1) from exc
     api = states["api"]
-    console.print(
+    say(
         f"stack up (state in {settings.state_dir}). Try:\n"
         f"  curl -s {api.url}/recommend -H 'content-type: application/json' "
         """-d '{"user_id": "196", "k": 5}'\n"""
@@ -80,18 +78,26 @@ def status(
     state_dir: Path | None = typer.Option(None, help="State directory used by `stack up`."),
 ) -> None:
     """Which services of the stack run, their pids, URLs and logs."""
-    from rich.console import Console
     from rich.table import Table
 
+    from intentrec.output import console, say
     from serving.stack import stack_status
 
+    settings = _settings(state_dir)
+    services = stack_status(settings)
+    if not services:
+        say(
+            f"nothing is running: no service was started from {settings.state_dir} "
+            "(`intentrec stack up` starts them)"
+        )
+        return
     table = Table(title="intentrec stack")
     for column in ("service", "state", "pid", "url", "log"):
-        table.add_column(column)
-    for name, (state, alive) in stack_status(_settings(state_dir)).items():
+        table.add_column(column, overflow="fold")
+    for name, (state, alive) in services.items():
         verdict = "[green]running[/]" if alive else "[red]dead[/]"
         table.add_row(name, verdict, str(state.pid), state.url, state.log)
-    Console().print(table)
+    console.print(table)
 
 
 def register(app: typer.Typer, bench: typer.Typer) -> None:

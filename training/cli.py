@@ -72,8 +72,12 @@ def train(
     device: Annotated[
         str, typer.Option(help="auto (a CUDA GPU when torch sees one) | cpu | cuda[:N]")
     ] = "auto",
+    debug: Annotated[
+        bool, typer.Option(help="Show the traceback of a data or option error.")
+    ] = False,
 ) -> None:
     """Train an encoder, evaluate it on the test split, write checkpoint.pt and metrics.json."""
+    from training.data_cli import exit_on_bad_input
     from training.report import metrics_table
     from training.train import TrainConfig, run_training
 
@@ -85,13 +89,11 @@ def train(
         epochs=epochs, patience=patience, seed=seed, eval_every=eval_every, history=history,
         recent_window_share=recent_window_share, device=device,
     )  # fmt: skip
-    result = run_training(config, out)
+    with exit_on_bad_input(debug):
+        result = run_training(config, out)
     metrics = result.metrics
     console.print(metrics_table(metrics, title=f"{model} on {metrics['data']['name']}"))
-    console.print(
-        f"trained {metrics['epochs_run']} epochs in {metrics['train_seconds']:.1f} s "
-        f"(best epoch {metrics['best_epoch']})"
-    )
+    console.print(f"{metrics['stopped']}; {metrics['train_seconds']:.1f} s")
     console.print(f"wrote {result.checkpoint_path} and {out / 'metrics.json'}")
 
 

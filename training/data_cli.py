@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -28,17 +30,27 @@ KCoreOpt = Annotated[
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON object instead of a table.")]
 
 
+@contextmanager
+def exit_on_bad_input(debug: bool = False) -> Iterator[None]:
+    """Bad input (a missing path, a malformed file, an impossible option) ends the command with
+    its one-line message and status 2; `debug` lets the traceback through instead."""
+    try:
+        yield
+    except (ValueError, FileNotFoundError) as exc:  # DataFormatError is a ValueError
+        if debug:
+            raise
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from exc
+
+
 def _load(
     path: Path, fmt: str | None, columns: str | None, k_core: int, cache_dir: str | None = None
 ) -> SequenceDataset:
     """Load, or exit with status 2 and the reader's message on bad input."""
-    from training.data import DataFormatError, load_dataset
+    from training.data import load_dataset
 
-    try:
+    with exit_on_bad_input():
         return load_dataset(path, fmt=fmt, columns=columns, k_core=k_core, cache_dir=cache_dir)
-    except (DataFormatError, ValueError, FileNotFoundError) as exc:
-        typer.echo(f"error: {exc}", err=True)
-        raise typer.Exit(2) from exc
 
 
 def _print_table(title: str, figures: dict) -> None:

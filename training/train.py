@@ -192,6 +192,14 @@ def run_training(config: TrainConfig, out_dir: Path, *, progress: bool = True) -
         if evals_without_gain >= config.patience:
             break
     train_seconds = time.perf_counter() - started
+    epochs_run = len(epoch_seconds)
+    if epochs_run < config.epochs:
+        stopped = (
+            f"early stop at epoch {epochs_run}: no gain in validation {EARLY_STOP_METRIC} for "
+            f"{config.patience * config.eval_every} epochs, best epoch {best_epoch}"
+        )
+    else:
+        stopped = f"ran all {epochs_run} epochs, best epoch {best_epoch}"
 
     assert best_state is not None
     model.load_state_dict(best_state)
@@ -222,7 +230,8 @@ def run_training(config: TrainConfig, out_dir: Path, *, progress: bool = True) -
         "model": config.model,
         "history": config.history,
         "best_epoch": best_epoch,
-        "epochs_run": len(epoch_seconds),
+        "epochs_run": epochs_run,
+        "stopped": stopped,
         "valid": best_valid,
         "test": test,
         "baselines": baselines,
