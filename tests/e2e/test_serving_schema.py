@@ -6,6 +6,8 @@ walked by hand: schemathesis' pytest plugin does not run under this pytest versi
 
 from __future__ import annotations
 
+import re
+
 import schemathesis
 from hypothesis import HealthCheck, given, settings
 from schemathesis.checks import not_a_server_error
@@ -46,3 +48,18 @@ def test_no_generated_input_causes_a_server_error(server) -> None:
         "POST /admin/reload",
     }
     assert len(calls) > 5 * len(checked)
+
+
+def test_the_interactive_docs_load_their_assets_from_the_app_not_a_cdn(server) -> None:
+    with server.client() as http:
+        page = http.get("/docs")
+        assert page.status_code == 200
+        assets = re.findall(r"""(?:src|href)=['"]([^'"]+)['"]""", page.text)
+        assert {"/docs/assets/swagger-ui-bundle.js", "/docs/assets/swagger-ui.css"} <= set(assets)
+        assert all(asset.startswith("/") for asset in assets), assets  # nothing off this host
+        assert "'/openapi.json'" in page.text or '"/openapi.json"' in page.text
+        for asset in assets:
+            response = http.get(asset)
+            assert response.status_code == 200, asset
+            assert len(response.content) > 0
+        assert http.get("/redoc").status_code == 404  # ReDoc would need a CDN
