@@ -31,7 +31,8 @@ def train(
     ] = Path("runs/latest"),
     model: Annotated[str, typer.Option(help="sasrec | disen")] = "sasrec",
     fmt: Annotated[
-        str | None, typer.Option("--format", help="atomic | movielens | text | csv | parquet")
+        str | None,
+        typer.Option("--format", help="atomic | movielens | text | seqline | csv | parquet"),
     ] = None,
     k_core: Annotated[
         int, typer.Option(help="Keep users and items with at least k actions (0 = off).")

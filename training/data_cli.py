@@ -17,7 +17,9 @@ PathArg = Annotated[Path, typer.Argument(help="Data set folder or file.")]
 FormatOpt = Annotated[
     str | None,
     typer.Option(
-        "--format", "-f", help="atomic | movielens | text | csv | parquet (default: detect)."
+        "--format",
+        "-f",
+        help="atomic | movielens | text | seqline | csv | parquet (default: detect).",
     ),
 ]
 ColumnsOpt = Annotated[

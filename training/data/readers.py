@@ -3,7 +3,9 @@
 Formats (`fmt`): `atomic` (RecBole `*.inter` + optional `*.item`, typed `name:type` headers),
 `movielens` (`u.data` + `u.item`, or `ratings.dat` + `movies.dat`; the newer `ratings.csv` +
 `movies.csv` layout is read as `csv` with its metadata), `text` (one `user item` action
-per line, file order is time), `csv` and `parquet` (a column mapping picks user, item, time).
+per line, file order is time), `seqline` (one user per line, `user item item ...` in time order:
+the research format of ICLRec, CoSeRec and others), `csv` and `parquet` (a column mapping picks
+user, item, time).
 """
 
 from __future__ import annotations
@@ -30,7 +32,7 @@ from training.data.tables import (
     wrong_fields,
 )
 
-FORMATS = ("atomic", "movielens", "text", "csv", "parquet")
+FORMATS = ("atomic", "movielens", "text", "seqline", "csv", "parquet")
 META_COLUMNS = ["title", "year", "genres", "text"]
 
 # Accepted names for each role when no mapping is given (first match wins).
@@ -62,6 +64,8 @@ EXPECTED = {
     "ratings.dat": "MovieLens ratings.dat: `user::item::rating::timestamp`",
     "movies.dat": "MovieLens movies.dat: `id::title (year)::Genre|Genre`",
     "text": "one action per line: `user item` (whitespace-separated), in time order",
+    "seqline": "one user per line: `user item item ...` (whitespace-separated), "
+    "items in time order",
     "csv": "a CSV file with a header row holding the user, item (and time) columns",
     "movies.csv": "MovieLens movies.csv: header `movieId,title,genres`, genres `A|B`",
     "parquet": "a Parquet file holding the user, item (and time) columns",
@@ -149,7 +153,24 @@ def _format_of_file(path: Path) -> str:
         return "csv"
     if suffix in (".parquet", ".pq"):
         return "parquet"
-    return "text"
+    return "seqline" if _looks_like_seqline(path) else "text"
+
+
+def _looks_like_seqline(path: Path, lines: int = 100) -> bool:
+    """The first lines read as one user each with a sequence: longer than `user item`, no user
+    twice. Anything else stays `text`, whose reader names a line with the wrong field count."""
+    try:
+        with path.open("rb") as file:
+            head = [line.split() for _, line in zip(range(lines), file, strict=False)]
+    except OSError:
+        return False
+    head = [fields for fields in head if fields]
+    users = {fields[0] for fields in head}
+    return (
+        any(len(fields) > 2 for fields in head)
+        and all(len(fields) >= 2 for fields in head)
+        and len(users) == len(head)
+    )
 
 
 def _detect_folder(folder: Path, fmt: str | None) -> Source:
@@ -170,6 +191,7 @@ def _detect_folder(folder: Path, fmt: str | None) -> Source:
         "csv": (".csv", ".tsv"),
         "parquet": (".parquet", ".pq"),
         "text": (".txt",),
+        "seqline": (".txt",),
         "atomic": (".inter",),
         "movielens": (),
     }
@@ -187,12 +209,13 @@ def _detect_folder(folder: Path, fmt: str | None) -> Source:
 def read_source(source: Source, columns: Mapping[str, str] | None = None) -> RawInteractions:
     """Parse the files of `source` (the expensive step the cache avoids)."""
     columns = dict(columns or {})
-    if columns and source.fmt in ("movielens", "text"):
+    if columns and source.fmt in ("movielens", "text", "seqline"):
         raise ValueError(f"a column mapping does not apply to the {source.fmt} format")
     readers = {
         "atomic": _read_atomic,
         "movielens": _read_movielens,
         "text": _read_text,
+        "seqline": _read_seqline,
         "csv": _read_csv,
         "parquet": _read_parquet,
     }
@@ -418,6 +441,38 @@ def _read_text(source: Source, columns: Mapping[str, str]) -> RawInteractions:
         row = int(short[0])
         raise DataFormatError(path, int(table.lines[row]), wrong_fields(1, 2), expected)
     return _interactions(path, table, 0, 1, None, expected)
+
+
+def _read_seqline(source: Source, columns: Mapping[str, str]) -> RawInteractions:
+    path = source.files["inter"]
+    expected = EXPECTED["seqline"]
+    text = decode(read_bytes(path, expected))
+    users: list[str] = []
+    items: list[str] = []
+    lengths: list[int] = []
+    line_of_user: dict[str, int] = {}
+    for number, line in enumerate(text.splitlines(), 1):
+        fields = line.split()
+        if not fields:
+            continue
+        user, *sequence = fields
+        if not sequence:
+            raise DataFormatError(path, number, f"user {user!r} has no items", expected)
+        # Two lines for one user leave their relative time order unknown: refuse, not guess.
+        if user in line_of_user:
+            problem = f"user {user!r} already has a sequence on line {line_of_user[user]}"
+            raise DataFormatError(path, number, problem, expected)
+        line_of_user[user] = number
+        users.append(user)
+        lengths.append(len(sequence))
+        items.extend(sequence)
+    if not users:
+        raise DataFormatError(path, 1, "the file holds no sequence", expected)
+    return RawInteractions(
+        users=np.repeat(np.asarray(users, dtype=object), lengths),
+        items=np.asarray(items, dtype=object),
+        timestamps=None,
+    )
 
 
 # --- CSV / Parquet ----------------------------------------------------------------------------

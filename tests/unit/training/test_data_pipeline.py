@@ -159,3 +159,18 @@ def test_shipped_ml100k_loads_in_full(tmp_path: Path) -> None:
     assert sorted(by_user, key=int) == dataset.user_ids
     for user, actions in by_user.items():
         assert external(dataset, user) == [item for _, _, item in sorted(actions)]
+
+
+BEAUTY = ML100K.parent / "amazon-beauty"
+
+
+def test_shipped_amazon_beauty_loads_in_full(tmp_path: Path) -> None:
+    dataset = load_dataset(BEAUTY, cache_dir=tmp_path)
+    assert dataset.options["fmt"] == "seqline"
+    assert (dataset.n_users, dataset.n_items, dataset.n_actions) == (22_363, 12_101, 198_502)
+    # Every user against a plain-Python reading of the file: the line is the sequence.
+    with (BEAUTY / "Beauty.txt").open() as handle:
+        lines = [line.split() for line in handle if line.strip()]
+    assert [user for user, *_ in lines] == dataset.user_ids
+    for user, *items in lines[::997]:
+        assert external(dataset, user) == items

@@ -293,3 +293,44 @@ def test_windows_line_ends_and_byte_order_mark(tmp_path: Path) -> None:
     log = tmp_path / "w.txt"
     log.write_bytes(b"a b\r\na c\r\n")
     assert read(log).items.tolist() == ["b", "c"]
+
+
+def test_seqline_one_user_per_line_is_detected(tmp_path: Path) -> None:
+    path = write(tmp_path / "Shop.txt", "1 10 11 12\n2 11 10\n\n3 12 12 13 10\n")
+    source = detect_source(path)
+    assert source.fmt == "seqline"
+    raw = read_source(source)
+    assert raw.users.tolist() == ["1"] * 3 + ["2"] * 2 + ["3"] * 4
+    assert raw.items.tolist() == ["10", "11", "12", "11", "10", "12", "12", "13", "10"]
+    assert raw.timestamps is None
+    # The folder form finds the single .txt file and detects the same format.
+    assert detect_source(tmp_path).fmt == "seqline"
+
+
+def test_two_field_lines_stay_text_and_seqline_can_be_forced(tmp_path: Path) -> None:
+    path = write(tmp_path / "log.txt", "1 10\n2 11\n")
+    assert detect_source(path).fmt == "text"
+    raw = read(path, "seqline")
+    assert raw.users.tolist() == ["1", "2"]
+    assert raw.items.tolist() == ["10", "11"]
+
+
+@pytest.mark.parametrize(
+    ("content", "line", "words"),
+    [
+        ("1 10 11\n2\n", 2, "user '2' has no items"),
+        ("1 10 11\n2 12 13\n1 14 15\n", 3, "user '1' already has a sequence on line 1"),
+        ("\n\n", 1, "empty"),
+    ],
+)
+def test_malformed_seqline_names_file_line_and_format(
+    tmp_path: Path, content: str, line: int, words: str
+) -> None:
+    path = write(tmp_path / "seq.txt", content)
+    with pytest.raises(DataFormatError) as caught:
+        read(path, "seqline")
+    message = str(caught.value)
+    assert str(path) in message
+    assert f"line {line}:" in message
+    assert words in message
+    assert "one user per line" in message
