@@ -18,11 +18,13 @@ def register(app: typer.Typer, bench: typer.Typer) -> None:
     """Add this package's commands to the `intentrec` CLI."""
     data_cli.register(app, bench)
     app.command("train")(train)
+    app.command("tune")(tune)
     app.command("evaluate")(evaluate)
     bench.command("train")(bench_train)
 
 
 def train(
+    ctx: typer.Context,
     data: Annotated[
         str, typer.Option(help="Data folder or file (format detected).")
     ] = "data/ml-100k",
@@ -73,6 +75,14 @@ def train(
     device: Annotated[
         str, typer.Option(help="auto (a CUDA GPU when torch sees one) | cpu | cuda[:N]")
     ] = "auto",
+    config_file: Annotated[
+        Path | None,
+        typer.Option(
+            "--config",
+            help="JSON file of training options (e.g. `intentrec tune`'s best_config.json); "
+            "options given on the command line win.",
+        ),
+    ] = None,
     debug: Annotated[
         bool, typer.Option(help="Show the traceback of a data or option error.")
     ] = False,
@@ -82,7 +92,7 @@ def train(
     from training.report import metrics_table
     from training.train import TrainConfig, run_training
 
-    config = TrainConfig(
+    values = dict(
         data=data, fmt=fmt, k_core=k_core, model=model, dim=dim, layers=layers, heads=heads,
         dropout=dropout, max_len=max_len, intents=intents, temperature=temperature,
         loss=loss, negatives=negatives, s2s_weight=s2s_weight, s2s_lambda=s2s_lambda,
@@ -91,11 +101,83 @@ def train(
         recent_window_share=recent_window_share, device=device,
     )  # fmt: skip
     with exit_on_bad_input(debug):
+        if config_file is not None:
+            values |= _file_values_not_given(ctx, config_file)
+        config = TrainConfig(**values)
+        model = config.model
         result = run_training(config, out)
     metrics = result.metrics
     console.print(metrics_table(metrics, title=f"{model} on {metrics['data']['name']}"))
     console.print(f"{metrics['stopped']}; {metrics['train_seconds']:.1f} s")
     console.print(f"wrote {result.checkpoint_path} and {out / 'metrics.json'}")
+
+
+def _file_values_not_given(ctx: typer.Context, path: Path) -> dict[str, object]:
+    """The file's options, less those typed on the command line (those win)."""
+    from training.tune import read_config_file
+
+    def typed(name: str) -> bool:
+        # by name: typer carries its own copy of click, whose enum is not click's
+        source = ctx.get_parameter_source(name)
+        return source is not None and source.name == "COMMANDLINE"
+
+    return {name: value for name, value in read_config_file(path).items() if not typed(name)}
+
+
+def tune(
+    data: Annotated[str, typer.Option(help="Data folder or file (format detected).")] = (
+        "data/ml-100k"
+    ),
+    model: Annotated[str, typer.Option(help="sasrec | disen")] = "sasrec",
+    fmt: Annotated[str | None, typer.Option("--format", help="As for `train`.")] = None,
+    out: Annotated[
+        Path, typer.Option(help="Folder for best_config.json, trials.csv, the plot, Ray's logs.")
+    ] = Path("runs/tune"),
+    trials: Annotated[int, typer.Option(min=1, help="Configurations sampled.")] = 20,
+    max_epochs: Annotated[int, typer.Option(min=1, help="Epochs a trial may run.")] = 60,
+    grace_epochs: Annotated[
+        int, typer.Option(min=1, help="Epochs every trial runs before ASHA may stop it.")
+    ] = 10,
+    patience: Annotated[
+        int, typer.Option(min=1, help="A trial also stops after this many epochs without gain.")
+    ] = 15,
+    cpus_per_trial: Annotated[
+        int, typer.Option(min=1, help="Cores (torch threads) per trial.")
+    ] = 1,
+    address: Annotated[
+        str | None, typer.Option(help="An existing Ray cluster (default: Ray in this process).")
+    ] = None,
+    seed: Annotated[int, typer.Option(help="Sampling seed of the search and of each trial.")] = 0,
+    debug: Annotated[
+        bool, typer.Option(help="Show the traceback of a data or option error.")
+    ] = False,
+) -> None:
+    """Hyper-parameter search (Ray Tune, ASHA) on validation NDCG@10; test is not looked at."""
+    from training.data_cli import exit_on_bad_input
+    from training.train import TrainConfig
+    from training.tune import TuneOptions, run_search
+
+    base = TrainConfig(data=data, fmt=fmt, model=model, patience=patience, seed=seed)
+    options = TuneOptions(
+        trials=trials, max_epochs=max_epochs, grace_epochs=grace_epochs,
+        cpus_per_trial=cpus_per_trial, address=address, seed=seed,
+    )  # fmt: skip
+    with exit_on_bad_input(debug):
+        result = run_search(base, out, options)
+    failed = sum(1 for trial in result.trials if trial["error"])
+    console.print(
+        f"{len(result.trials)} trials ({failed} failed); best validation NDCG@10 "
+        f"{result.best_valid_ndcg:.4f} with {json.dumps(result.best_config)}",
+        soft_wrap=True,
+    )
+    console.print(
+        f"wrote {result.best_config_path}, {result.trials_path} and {result.plot_path}",
+        soft_wrap=True,
+    )
+    console.print(
+        f"train it: intentrec train --data {data} --config {result.best_config_path}",
+        soft_wrap=True,
+    )
 
 
 def evaluate(

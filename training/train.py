@@ -6,6 +6,7 @@ import json
 import os
 import random
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -128,16 +129,36 @@ def _sample_sequences(dataset: SequenceDataset, max_len: int, seed: int) -> list
     return samples
 
 
-def run_training(config: TrainConfig, out_dir: Path, *, progress: bool = True) -> RunResult:
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
+@dataclass
+class Fit:
+    """What the training loop found on validation; test is not touched here."""
+
+    model: torch.nn.Module
+    model_config: dict[str, Any]
+    best_state: dict[str, torch.Tensor]
+    best_epoch: int
+    best_valid: dict[str, float]
+    epoch_seconds: list[float]
+    stopped: str
+
+
+# Called after each validation with (epoch, full-ranking validation metrics): the search reports
+# them to its scheduler, which may end the trial there.
+EvalHook = Callable[[int, dict[str, float]], None]
+
+
+def fit(
+    config: TrainConfig,
+    dataset: SequenceDataset,
+    *,
+    progress: bool = True,
+    on_eval: EvalHook | None = None,
+) -> Fit:
+    """Train with early stopping on validation NDCG@10; keep the best epoch's weights."""
     seed_everything(config.seed)
     torch.set_num_threads(config.threads)
     device = resolve_device(config.device)
-
-    dataset = load_dataset(config.data, fmt=config.fmt, k_core=config.k_core)
     split = dataset.split()
-    popularity = dataset.popularity()
     model_config = config.model_config(dataset.n_items)
     model = build_model(model_config).to(device)
     objective = build_objective(model_config, config)
@@ -151,7 +172,6 @@ def run_training(config: TrainConfig, out_dir: Path, *, progress: bool = True) -
     best_score, best_epoch, best_state, best_valid = -1.0, 0, None, {}
     evals_without_gain = 0
     epoch_seconds: list[float] = []
-    started = time.perf_counter()
     bar = tqdm(
         range(1, config.epochs + 1),
         desc=f"train {config.model}",
@@ -188,10 +208,11 @@ def run_training(config: TrainConfig, out_dir: Path, *, progress: bool = True) -
                 evals_without_gain = 0
             else:
                 evals_without_gain += 1
+            if on_eval is not None:
+                on_eval(epoch, valid)
         bar.set_postfix(postfix)
         if evals_without_gain >= config.patience:
             break
-    train_seconds = time.perf_counter() - started
     epochs_run = len(epoch_seconds)
     if epochs_run < config.epochs:
         stopped = (
@@ -200,12 +221,25 @@ def run_training(config: TrainConfig, out_dir: Path, *, progress: bool = True) -
         )
     else:
         stopped = f"ran all {epochs_run} epochs, best epoch {best_epoch}"
-
     assert best_state is not None
     model.load_state_dict(best_state)
     model.eval()
+    return Fit(model, model_config, best_state, best_epoch, best_valid, epoch_seconds, stopped)
+
+
+def run_training(config: TrainConfig, out_dir: Path, *, progress: bool = True) -> RunResult:
+    """Fit, then evaluate the best epoch on test; write checkpoint.pt and metrics.json."""
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    dataset = load_dataset(config.data, fmt=config.fmt, k_core=config.k_core)
+    started = time.perf_counter()
+    result = fit(config, dataset, progress=progress)
+    train_seconds = time.perf_counter() - started
+    split = dataset.split()
+    popularity = dataset.popularity()
+    eval_options = EvalOptions(max_len=config.max_len, history=config.history)
     test = evaluate_test(
-        model_scorer(model), split.test_inputs, split.test_targets, popularity, eval_options
+        model_scorer(result.model), split.test_inputs, split.test_targets, popularity, eval_options
     )
     pop = popularity_scorer(popularity)
     baselines = {
@@ -229,28 +263,28 @@ def run_training(config: TrainConfig, out_dir: Path, *, progress: bool = True) -
     metrics = {
         "model": config.model,
         "history": config.history,
-        "best_epoch": best_epoch,
-        "epochs_run": epochs_run,
-        "stopped": stopped,
-        "valid": best_valid,
+        "best_epoch": result.best_epoch,
+        "epochs_run": len(result.epoch_seconds),
+        "stopped": result.stopped,
+        "valid": result.best_valid,
         "test": test,
         "baselines": baselines,
         "data": data_info,
         "train_seconds": round(train_seconds, 2),
-        "seconds_per_epoch": round(float(np.mean(epoch_seconds)), 3),
-        "device": str(device),
+        "seconds_per_epoch": round(float(np.mean(result.epoch_seconds)), 3),
+        "device": str(next(result.model.parameters()).device),
     }
     checkpoint = Checkpoint(
-        model_config=model_config,
+        model_config=result.model_config,
         train_config=asdict(config),
-        state_dict=best_state,
+        state_dict=result.best_state,
         item_ids=list(dataset.item_ids),
         item_titles=list(dataset.item_titles),
         item_texts=list(dataset.item_texts),
         item_popularity=[int(x) for x in popularity],
         data_info=data_info,
         sample_sequences=_sample_sequences(dataset, config.max_len, config.seed),
-        metrics={"valid": best_valid, "test": test},
+        metrics={"valid": result.best_valid, "test": test},
     )
     checkpoint_path = save_checkpoint(checkpoint, out_dir / CHECKPOINT_FILE)
     write_metrics(out_dir, metrics)
