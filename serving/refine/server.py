@@ -33,9 +33,10 @@ class LLMServerError(RuntimeError):
     pass
 
 
-# CPU flags meaning the CPU computes bfloat16 itself; without them vLLM's CPU build runs
-# bfloat16 through plain torch linear layers, about 5x slower than float32.
-NATIVE_BF16_FLAGS = frozenset({"avx512_bf16", "amx_bf16"})
+# CPU flags of bfloat16 matrix hardware (AMX tiles). Measured with `intentrec bench refine`
+# (docs/benchmarks.md): on an AVX2-only CPU vLLM runs bfloat16 through plain torch linear layers,
+# ~5x slower than float32; with avx512_bf16 but no AMX float32 still served 1.5x faster.
+NATIVE_BF16_FLAGS = frozenset({"amx_bf16"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,10 +75,10 @@ def choose_dtype(requested: LLMDtype, flags: frozenset[str]) -> DtypeChoice:
     native = sorted(NATIVE_BF16_FLAGS & flags)
     if native:
         return DtypeChoice(
-            LLMDtype.BFLOAT16.value, f"the CPU computes bfloat16 natively ({', '.join(native)})"
+            LLMDtype.BFLOAT16.value, f"the CPU has a bfloat16 matrix unit ({', '.join(native)})"
         )
     return DtypeChoice(
-        LLMDtype.FLOAT32.value, "the CPU has no native bfloat16 (no avx512_bf16 or amx_bf16 flag)"
+        LLMDtype.FLOAT32.value, "the CPU has no bfloat16 matrix unit (no amx_bf16 flag)"
     )
 
 
