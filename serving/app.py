@@ -16,14 +16,12 @@ from serving.batcher import MicroBatcher
 from serving.clients.embedded_redis import EmbeddedRedis
 from serving.clients.history_cache import HistoryCache, InvalidationListener
 from serving.clients.history_store import KEY_PREFIX, HistoryStore, connect
-from serving.cpu_latency import CpuLatencyRequest, hold_while_busy
 from serving.errors import BodyTooLarge, install_error_handlers
 from serving.holder import ModelHolder
 from serving.metrics import Metrics
 from serving.recommend import Recommender
 from serving.routes import include_routes
 from serving.routes.docs import include_docs
-from serving.routes.recommend import HotPath
 from serving.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -124,17 +122,6 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         tasks.append(asyncio.create_task(listener.run(), name="history-cache-invalidations"))
     if settings.watch_bundle:
         tasks.append(asyncio.create_task(state.holder.watch(), name="bundle-watch"))
-    if settings.cpu_latency_us is not None:
-        request = CpuLatencyRequest(settings.cpu_latency_us)
-        if await asyncio.to_thread(request.usable):
-            recommender = state.recommender
-            held = hold_while_busy(
-                request,
-                lambda: recommender.served,
-                settings.cpu_latency_idle_s,
-                state.metrics.cpu_latency_held.set,
-            )
-            tasks.append(asyncio.create_task(held, name="cpu-latency"))
     try:
         yield
     finally:
@@ -172,6 +159,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_error_handlers(app)
     include_routes(app)
     include_docs(app)
-    app.add_middleware(HotPath)  # added first, so innermost: behind the body limit
     app.add_middleware(BodyTooLarge, max_bytes=settings.max_body_bytes)
     return app

@@ -60,12 +60,6 @@ class Settings(RefineSettings):
     # load) is below this: thread hand-offs cost more than a small encoder. 0 disables.
     batch_inline_max_ms: float = Field(0.5, ge=0)
 
-    # A PM QoS CPU latency limit (us) held while /recommend has traffic: 0 keeps idle CPUs
-    # polling instead of halting, which on a VM saves each request a vCPU wake-up (needs root;
-    # serving/cpu_latency.py). None leaves the kernel's idle policy alone.
-    cpu_latency_us: int | None = Field(None, ge=0, le=2_000_000_000)  # the kernel's range
-    cpu_latency_idle_s: float = Field(1.0, gt=0)  # let go after this long without a request
-
     refine_min_ms: float = Field(5.0, ge=0)  # below this remaining budget refine is skipped
 
     @model_validator(mode="after")
