@@ -20,6 +20,7 @@ from serving.errors import BodyTooLarge, install_error_handlers
 from serving.holder import ModelHolder
 from serving.metrics import Metrics
 from serving.recommend import Recommender
+from serving.refine import build_refiner
 from serving.routes import include_routes
 from serving.routes.docs import include_docs
 from serving.settings import Settings
@@ -27,15 +28,6 @@ from serving.settings import Settings
 log = logging.getLogger(__name__)
 
 HISTORY_LEN_PER_MAX_LEN = 4  # per-user list cap when INTENTREC_HISTORY_STORE_LEN is unset
-
-
-def _build_refiner(settings: Settings, redis):
-    """The LLM refine stage when the refine package provides one and an LLM is configured."""
-    try:
-        from serving.refine import build_refiner
-    except ImportError:
-        return None
-    return build_refiner(settings, redis)
 
 
 async def _watch_store(app: FastAPI) -> None:
@@ -108,7 +100,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     batcher.start()
     await batcher.warm_up(model)
     state.holder.warm_up = batcher.warm_up
-    refiner = _build_refiner(settings, redis)
+    refiner = build_refiner(settings.refine, redis, settings.refine.lift_file(settings.data_dir))
     state.recommender = Recommender(
         settings, state.metrics, state.holder, batcher, state.store, refiner
     )

@@ -73,7 +73,7 @@ class Recommender:
         excluded.update(model.known[e] for e in req.exclude if e in model.known)
 
         refine_wanted = self._refine_wanted(req.refine, degraded) and not history.empty
-        needed = max(req.k, settings.refine_candidates) if refine_wanted else req.k
+        needed = max(req.k, settings.refine.refine_candidates) if refine_wanted else req.k
 
         ids = scores = None
         if history.empty:
@@ -186,7 +186,7 @@ class Recommender:
         deadline: Deadline,
         degraded: list[Degraded],
     ) -> tuple[np.ndarray, np.ndarray, bool, bool]:
-        settings = self.settings
+        settings = self.settings.refine
         remaining = deadline.remaining_ms()
         if remaining < settings.refine_min_ms:
             degraded.append(Degraded.REFINE_SKIPPED_BUDGET)

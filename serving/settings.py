@@ -6,17 +6,18 @@ from pathlib import Path
 from typing import Literal
 
 from pydantic import Field, SecretStr, model_validator
-from pydantic_settings import SettingsConfigDict
+from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from serving.refine.settings import RefineSettings
 
 
-class Settings(RefineSettings):
-    """The service's settings; the LLM and refine fields (and `data_dir`: embedded Redis data,
-    converted models, caches) come from RefineSettings, so each is defined once."""
+class Settings(BaseSettings):
+    """The service's settings. The refine stage's are `refine` (INTENTREC_LLM_BASE_URL,
+    INTENTREC_REFINE_*: the same variables, read by RefineSettings)."""
 
     model_config = SettingsConfigDict(env_prefix="INTENTREC_", extra="ignore")
 
+    data_dir: Path = Path(".intentrec")  # embedded Redis data, caches, the refine lift file
     bundle_dir: Path = Path("bundles/current")
     watch_bundle: bool = False  # reload when `bundle_dir` starts pointing elsewhere
     watch_interval_s: float = Field(2.0, gt=0)
@@ -60,7 +61,7 @@ class Settings(RefineSettings):
     # load) is below this: thread hand-offs cost more than a small encoder. 0 disables.
     batch_inline_max_ms: float = Field(0.5, ge=0)
 
-    refine_min_ms: float = Field(5.0, ge=0)  # below this remaining budget refine is skipped
+    refine: RefineSettings = Field(default_factory=RefineSettings)
 
     @model_validator(mode="after")
     def _empty_api_key_means_none(self) -> Settings:

@@ -16,6 +16,7 @@ import time
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 from serving.refine.breaker import CircuitBreaker
 from serving.refine.cache import RefineCache, cache_key
@@ -87,14 +88,17 @@ class LLMRefiner:
         client: LLMClient,
         cache: RefineCache | None = None,
         breaker: CircuitBreaker | None = None,
+        lift_file: Path | None = None,
     ) -> None:
+        """`lift_file`: the measured lift `refine=auto` goes by; None: no evidence, no refine."""
         self.settings = settings
         self.client = client
         self.cache = cache
         self.breaker = breaker or CircuitBreaker(
             settings.refine_breaker_failures, settings.refine_breaker_reset_s
         )
-        self.lift = read_lift(settings.lift_file, settings.llm_model, settings.refine_mode.value)
+        mode = settings.refine_mode.value
+        self.lift = read_lift(lift_file, settings.llm_model, mode) if lift_file else None
         self.counters: Counter[str] = Counter()  # outcomes, for metrics and the evaluation
         self._calls: dict[str, asyncio.Task[Answer]] = {}  # running LLM calls by cache key
         self._waiters: Counter[str] = Counter()
