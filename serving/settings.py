@@ -36,8 +36,9 @@ class Settings(BaseSettings):
     history_store_len: int | None = Field(None, ge=1)  # per-user list cap; None: 4 x max_len
     event_id_ttl_s: int = Field(7 * 24 * 3600, ge=1)  # how long a repeated event_id is detected
     # Histories kept in the process, invalidated by Redis on every write (client-side caching);
-    # a full entry is ~60 bytes per stored item. 0 turns the cache off.
-    history_cache_size: int = Field(10_000, ge=0)
+    # a full entry is ~60 bytes per stored item. 0 (default): off. Against a Redis 0.5-2 ms away
+    # it cut the one-client p50 but also the peak throughput (docs/benchmarks.md).
+    history_cache_size: int = Field(0, ge=0)
     # Staleness bound should the invalidation connection hang without failing.
     history_cache_ttl_s: float = Field(30.0, gt=0)
 

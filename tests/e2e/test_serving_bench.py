@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 
@@ -13,7 +14,10 @@ def test_bench_serve_prints_one_json_object_with_its_figures(serving_bundles, tm
         "bench", "serve", "--bundle", str(serving_bundles), "--duration", "0.5",
         "--concurrency", "1,4", "--rates", "50", "--json",
     ]  # fmt: skip
-    result = subprocess.run(command, capture_output=True, text=True, timeout=300)
+    # The server the bench starts takes its settings from the environment: the history cache
+    # (off by default) on, so that the report's cache counts can be checked.
+    env = os.environ | {"INTENTREC_HISTORY_CACHE_SIZE": "1000"}
+    result = subprocess.run(command, capture_output=True, text=True, timeout=300, env=env)
     assert result.returncode == 0, result.stderr[-2000:]
     report = json.loads(result.stdout)
     names = [row["scenario"] for row in report["scenarios"]]
