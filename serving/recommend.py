@@ -22,7 +22,7 @@ from serving.pipeline.deadline import Deadline
 from serving.pipeline.history import History, encoder_input, merge_history
 from serving.pipeline.ranking import fetch_size, filter_candidates, popularity_fallback
 from serving.refine.contract import Candidate, Degraded, RefinePolicy, Refiner
-from serving.schemas import RecommendedItem, RecommendRequest, RecommendResponse
+from serving.schemas import RecommendRequest, RecommendResponse
 from serving.settings import Settings
 
 # Redis is skipped when less than this is left: the rest of the pipeline needs the time more.
@@ -96,16 +96,18 @@ class Recommender:
                 model, history, ids, scores, deadline, degraded
             )
 
+        # Plain dicts, validated into RecommendedItems by the one RecommendResponse call below:
+        # two thirds of the cost of building each item's model on its own.
         items = [
-            RecommendedItem(
-                item_id=model.external_ids[i], score=s, rank=r + 1, title=model.titles[i]
-            )
+            {"item_id": model.external_ids[i], "score": s, "rank": r + 1, "title": model.titles[i]}
             for r, (i, s) in enumerate(
                 zip(ids[: req.k].tolist(), scores[: req.k].tolist(), strict=True)
             )
         ]
         timings = deadline.finish()
-        self._observe(timings, degraded)
+        # Bookkeeping runs once this task yields, usually after the answer is written: the client
+        # does not wait for the metrics.
+        asyncio.get_running_loop().call_soon(self._observe, timings, degraded)
         return RecommendResponse(
             items=items,
             model_version=model.version,
