@@ -116,3 +116,16 @@ def test_an_invalid_refine_setting_fails_the_service_at_start(
     monkeypatch.setenv("INTENTREC_REFINE_BLEND", "7")
     with pytest.raises(ValidationError, match="refine_blend"):
         Settings()
+
+
+def test_a_refine_stage_that_cannot_be_imported_stops_the_service(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Forced: a None in sys.modules makes the import fail as a broken install would."""
+    import importlib
+    import sys
+
+    monkeypatch.setitem(sys.modules, "serving.refine", None)
+    monkeypatch.delitem(sys.modules, "serving.app", raising=False)
+    with pytest.raises(ImportError, match=r"serving\.refine"):
+        importlib.import_module("serving.app")
