@@ -37,11 +37,12 @@ def quickstart(
     from models_export.export import export_run
     from serving.refine.server import vllm_installed
     from serving.stack import StackError, StackSettings, stack_up
+    from training.config import train_config
     from training.report import metrics_table
-    from training.train import TrainConfig, run_training
+    from training.train import run_training
 
     console.rule(f"1/3 train and evaluate {model} on {data}")
-    result = run_training(TrainConfig(data=data, model=model), run_dir)
+    result = run_training(train_config(data=data, model=model), run_dir)
     console.print(metrics_table(result.metrics, title=f"{model} on {data}"))
     say(f"{result.metrics['stopped']}; {result.metrics['train_seconds']:.0f} s")
     say(f"wrote {result.checkpoint_path} and {run_dir / 'metrics.json'}")

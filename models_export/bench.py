@@ -74,14 +74,13 @@ def bench_retrieval_size(
     """
     import faiss
 
-    from models_export.index import (
+    from models_export.index import search_intents, set_threads
+    from models_export.index_build import (
         RECALL_K,
         IndexSettings,
         build_flat,
         build_index,
         recall_at,
-        search_intents,
-        set_threads,
     )
 
     settings = settings or IndexSettings()

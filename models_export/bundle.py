@@ -319,14 +319,34 @@ class LoadedBundle:
         return self.manifest.version
 
 
+def read_index(path: Path, info: IndexInfo) -> Any:
+    """Read a bundle's index and apply its tuned parameters; errors name the file."""
+    import faiss
+
+    from models_export.index import apply_params
+
+    path = Path(path)
+    if not path.is_file():
+        raise BundleError(path, "missing")
+    try:
+        index = faiss.read_index(str(path))
+    except RuntimeError as exc:
+        raise BundleError(path, f"unreadable FAISS index ({str(exc).splitlines()[0]})") from exc
+    if index.ntotal != info.n_items:
+        raise BundleError(path, f"{index.ntotal} vectors, manifest says {info.n_items} items")
+    try:
+        apply_params(index, info.kind, info.params)
+    except (KeyError, RuntimeError, AttributeError) as exc:
+        raise BundleError(path, f"does not match index kind {info.kind!r} ({exc!r})") from exc
+    return index
+
+
 def load_bundle(path: Path | str, *, check_checksums: bool = True) -> LoadedBundle:
     """Resolve `path` (a version directory, `current`, or the bundles root) and load it.
 
     Every failure is a `BundleError` naming the file. The ONNX session is left to the caller
     (it chooses threads and execution provider).
     """
-    from models_export.index import read_index
-
     root = resolve_bundle(path)
     manifest = load_manifest(root)
     if check_checksums:

@@ -94,7 +94,7 @@ def bench_retrieval_command(
 ) -> None:
     """FAISS retrieval on synthetic clustered catalogs: build, memory, latency, recall@100."""
     from models_export.bench import bench_retrieval_size
-    from models_export.index import IndexSettings
+    from models_export.index_build import IndexSettings
 
     settings = IndexSettings(**({"kind": kind, "flat_max_items": 0} if kind else {}))
     rows = []

@@ -28,7 +28,7 @@ from models_export.bundle import (
     switch_current,
     write_json,
 )
-from models_export.index import IndexSettings, build_index, write_index
+from models_export.index_build import IndexSettings, build_index, write_index
 from models_export.onnx_export import (
     OPSET,
     ORT_LEVEL,

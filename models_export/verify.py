@@ -16,6 +16,7 @@ from models_export.bundle import (
     load_catalog,
     load_item_vectors,
     load_manifest,
+    read_index,
     resolve_bundle,
 )
 
@@ -45,7 +46,7 @@ def verify_bundle(path: Path | str, tolerance: float = PARITY_TOLERANCE) -> Veri
 
     Raises `BundleError` naming the first file found missing, corrupted or inconsistent.
     """
-    from models_export.index import read_index, search_intents
+    from models_export.index import search_intents
 
     root = resolve_bundle(path)
     manifest = load_manifest(root)

@@ -16,28 +16,18 @@ from serving.batcher import MicroBatcher
 from serving.clients.embedded_redis import EmbeddedRedis
 from serving.clients.history_cache import HistoryCache, InvalidationListener
 from serving.clients.history_store import KEY_PREFIX, HistoryStore, connect
-from serving.cpu_latency import CpuLatencyRequest, hold_while_busy
 from serving.errors import BodyTooLarge, install_error_handlers
 from serving.holder import ModelHolder
 from serving.metrics import Metrics
 from serving.recommend import Recommender
+from serving.refine import build_refiner
 from serving.routes import include_routes
 from serving.routes.docs import include_docs
-from serving.routes.recommend import HotPath
 from serving.settings import Settings
 
 log = logging.getLogger(__name__)
 
 HISTORY_LEN_PER_MAX_LEN = 4  # per-user list cap when INTENTREC_HISTORY_STORE_LEN is unset
-
-
-def _build_refiner(settings: Settings, redis):
-    """The LLM refine stage when the refine package provides one and an LLM is configured."""
-    try:
-        from serving.refine import build_refiner
-    except ImportError:
-        return None
-    return build_refiner(settings, redis)
 
 
 async def _watch_store(app: FastAPI) -> None:
@@ -110,7 +100,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     batcher.start()
     await batcher.warm_up(model)
     state.holder.warm_up = batcher.warm_up
-    refiner = _build_refiner(settings, redis)
+    refiner = build_refiner(settings.refine, redis, settings.refine.lift_file(settings.data_dir))
     state.recommender = Recommender(
         settings, state.metrics, state.holder, batcher, state.store, refiner
     )
@@ -124,17 +114,6 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         tasks.append(asyncio.create_task(listener.run(), name="history-cache-invalidations"))
     if settings.watch_bundle:
         tasks.append(asyncio.create_task(state.holder.watch(), name="bundle-watch"))
-    if settings.cpu_latency_us is not None:
-        request = CpuLatencyRequest(settings.cpu_latency_us)
-        if await asyncio.to_thread(request.usable):
-            recommender = state.recommender
-            held = hold_while_busy(
-                request,
-                lambda: recommender.served,
-                settings.cpu_latency_idle_s,
-                state.metrics.cpu_latency_held.set,
-            )
-            tasks.append(asyncio.create_task(held, name="cpu-latency"))
     try:
         yield
     finally:
@@ -172,6 +151,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_error_handlers(app)
     include_routes(app)
     include_docs(app)
-    app.add_middleware(HotPath)  # added first, so innermost: behind the body limit
     app.add_middleware(BodyTooLarge, max_bytes=settings.max_body_bytes)
     return app

@@ -1,17 +1,12 @@
-"""`intentrec bench serve`: HTTP load against /recommend and the in-process reference.
+"""`intentrec bench serve`: HTTP load against /recommend, closed and open loop.
 
 The load generator speaks minimal HTTP/1.1 (keep-alive, Content-Length bodies): a general
 client would cost more CPU per request than the server does, and the two share the machine.
 Concurrent clients and the open loop run over asyncio streams; the one-client run, where
-latency is the figure, over a blocking socket, the ordinary client (requests, urllib3) that
-puts no event loop between the answer and the clock (~0.02 to 0.03 ms less of the generator's own
-time on this VM). Open-loop latency runs from each request's scheduled send time, so a stalled
-server cannot hide its queueing (no coordinated omission).
-
-The in-process reference (encode + retrieve of the same requests in this process) is timed in
-short slices between the requests of the one-client run, together with a bare `/healthz` round
-trip: a shared host's speed drifts by tens of percent over seconds, and figures taken minutes
-apart would compare two different machines.
+latency is the figure, over a blocking socket that puts no event loop between the answer and
+the clock. Open-loop latency runs from each request's scheduled send time, so a stalled server
+cannot hide its queueing (no coordinated omission). A one-client run of `GET /healthz` gives the
+floor under any endpoint: the round trip through the client, the kernel and the HTTP layer.
 """
 
 from __future__ import annotations
@@ -32,14 +27,10 @@ from urllib.parse import urlsplit
 
 import numpy as np
 
-TARGETS = {
-    "p99_ms_at_200rps": 15.0,
-    "peak_rps": 500.0,
-    "errors": 0,
-    "http_over_inprocess_p50": 3.0,
-}
+TARGETS = {"p99_ms_at_200rps": 15.0, "peak_rps": 500.0, "errors": 0}
 N_USERS = 200  # users seeded with a history through /events
 K = 10
+HEALTHZ = "GET /healthz c=1"
 
 
 @dataclass
@@ -61,7 +52,6 @@ class Scenario:
     degraded: int = 0
     reasons: dict[str, int] = field(default_factory=dict)
     elapsed_s: float = 0.0
-    server_ms: list[float] | None = None  # encode + retrieve as the server timed them
 
     def summary(self) -> dict:
         lat = np.asarray(self.latencies_ms) if self.latencies_ms else np.asarray([np.nan])
@@ -204,76 +194,31 @@ def _record(scenario: Scenario, started: float, status: int) -> bool:
 
 
 def _inspect(scenario: Scenario, payload: bytes) -> None:
-    """What a 200 answer says: its degraded reasons, the server's encode + retrieve time."""
-    if scenario.server_ms is not None:
-        timings = json.loads(payload)["timings_ms"]
-        if "encode" in timings:
-            scenario.server_ms.append(timings["encode"] + timings["retrieve"])
+    """The degraded reasons of a 200 answer."""
     if _degraded(payload):
         scenario.degraded += 1
         for reason in json.loads(payload)["degraded"]:
             scenario.reasons[reason] = scenario.reasons.get(reason, 0) + 1
 
 
-class Reference:
-    """What the one-client run is compared with, timed in slices between its requests: the
-    in-process encode + retrieve of the same requests, and a bare `/healthz` round trip."""
-
-    SLICE_EVERY_S = 0.25
-    HEALTHZ_PER_SLICE = 10
-
-    def __init__(self, model, rows: list[np.ndarray], histories: list[list[str]]) -> None:
-        from serving.pipeline.ranking import fetch_size
-
-        self.model = model
-        self.work = [
-            (row[None, :], fetch_size(K, len(set(history)), model.n_items))
-            for row, history in zip(rows, histories, strict=True)
-        ]
-        self.inprocess_ms: list[float] = []
-        self.healthz_ms: list[float] = []
-
-    def time_inprocess(self) -> None:
-        for row, fetch in self.work:
-            t0 = time.perf_counter()
-            self.model.encode_retrieve(row, fetch)
-            self.inprocess_ms.append((time.perf_counter() - t0) * 1000.0)
-
-    def time_slice(self, conn: BlockingConnection) -> None:
-        self.time_inprocess()
-        for _ in range(self.HEALTHZ_PER_SLICE):
-            t0 = time.perf_counter()
-            status, _ = conn.request("GET", "/healthz")
-            if status == 200:
-                self.healthz_ms.append((time.perf_counter() - t0) * 1000.0)
-
-
 def one_client(
-    host: str, port: int, bodies: list[bytes], duration: float, reference: Reference
+    host: str, port: int, requests: list[tuple[str, str, bytes]], name: str, duration: float
 ) -> Scenario:
-    """One client alone, on a blocking socket; `reference` is timed between its requests.
+    """One client alone, on a blocking socket; `requests` are (method, path, body).
 
-    The answers are read after the run: parsing one between requests (~0.02 ms) would leave
-    the server idle that much longer each time, which on this VM slows its next answer."""
-    scenario = Scenario("closed c=1", server_ms=[])  # unloaded: worth reading server timings
+    The answers are read after the run: parsing one between requests would leave the server
+    idle that much longer each time, which on a VM slows its next answer."""
+    scenario = Scenario(name)
     answers: list[bytes] = []
     conn = BlockingConnection(host, port)
     rng = random.Random(0)
-    slices_s = 0.0  # not load: the run's throughput counts only the time spent on requests
     t0 = time.perf_counter()
     end = t0 + duration
-    next_slice = t0
     while time.perf_counter() < end:
-        if time.perf_counter() >= next_slice:
-            started = time.perf_counter()
-            reference.time_slice(conn)
-            now = time.perf_counter()
-            slices_s += now - started
-            next_slice = now + Reference.SLICE_EVERY_S
-        body = rng.choice(bodies)
+        method, path, body = rng.choice(requests)
         started = time.perf_counter()
         try:
-            status, payload = conn.post("/recommend", body)
+            status, payload = conn.request(method, path, body)
         except (OSError, ValueError):
             scenario.errors += 1
             conn.close()
@@ -281,9 +226,10 @@ def one_client(
         if _record(scenario, started, status):
             answers.append(payload)
     conn.close()
-    scenario.elapsed_s = time.perf_counter() - t0 - slices_s
-    for payload in answers:
-        _inspect(scenario, payload)
+    scenario.elapsed_s = time.perf_counter() - t0
+    if name.startswith("closed"):
+        for payload in answers:
+            _inspect(scenario, payload)
     return scenario
 
 
@@ -357,8 +303,6 @@ def _wait_ready(url: str, process: subprocess.Popen | None, timeout_s: float = 1
 
 def _start_server(bundle: Path, data_dir: Path) -> tuple[str, subprocess.Popen]:
     """The server as `intentrec serve` runs it, with one worker."""
-    from serving.http_protocol import HTTP_PROTOCOL
-
     port = _free_port()
     env = os.environ | {"INTENTREC_BUNDLE_DIR": str(bundle), "INTENTREC_DATA_DIR": str(data_dir)}
     env.pop("INTENTREC_REDIS_URL", None)
@@ -366,7 +310,7 @@ def _start_server(bundle: Path, data_dir: Path) -> tuple[str, subprocess.Popen]:
         [
             sys.executable, "-m", "uvicorn", "serving.app:create_app", "--factory",
             "--host", "127.0.0.1", "--port", str(port), "--no-access-log",
-            "--log-level", "warning", "--http", HTTP_PROTOCOL,
+            "--log-level", "warning",
         ],
         env=env,
     )  # fmt: skip
@@ -379,23 +323,22 @@ def _start_server(bundle: Path, data_dir: Path) -> tuple[str, subprocess.Popen]:
     return url, process
 
 
-def _workload(model, budget_ms: float) -> tuple[list[list[str]], list[bytes], list[np.ndarray]]:
-    """Real sequences from the bundle's samples: user histories, request bodies, encoder rows."""
-    from models_export.bundle import BundleFiles
-    from serving.pipeline.history import encoder_input
+def _workload(bundle: Path, budget_ms: float) -> tuple[str, list[list[str]], list[bytes]]:
+    """Real sequences from the bundle's samples: its version, user histories, request bodies."""
+    from models_export.bundle import BundleFiles, load_bundle
 
-    samples = np.load(BundleFiles(model.root).samples)["item_seq"]
-    histories = [[model.external_ids[i] for i in row if i > 0] for row in samples]
+    loaded = load_bundle(bundle)
+    samples = np.load(BundleFiles(loaded.root).samples)["item_seq"]
+    external_ids = loaded.catalog.external_ids
+    histories = [[external_ids[i] for i in row if i > 0] for row in samples]
     histories = [h for h in histories if h][:N_USERS]
-    bodies, rows = [], []
+    bodies = []
     for n, history in enumerate(histories):
         request = {"k": K, "refine": "off", "budget_ms": budget_ms}
         # Half the requests read the stored history (Redis), half send it in the request.
         request |= {"user_id": f"bench-{n}"} if n % 2 else {"history": history}
         bodies.append(json.dumps(request).encode())
-        ids = np.asarray([model.known[i] for i in history], dtype=np.int64)
-        rows.append(encoder_input(ids, model.max_len))
-    return histories, bodies, rows
+    return loaded.version, histories, bodies
 
 
 def _seed_users(url: str, histories: list[list[str]]) -> None:
@@ -420,27 +363,21 @@ def _seed_users(url: str, histories: list[list[str]]) -> None:
             response.raise_for_status()
 
 
-def _server_state(url: str) -> tuple[dict[str, int], bool]:
-    """From the server's /metrics: its history cache outcomes (hit, miss, ...), since reads of
-    stored histories that did not reach Redis are part of what the latencies show, and whether
-    it holds a CPU latency request (docs/deployment.md), which they depend on too."""
+def _history_cache(url: str) -> dict[str, int]:
+    """The server's history cache outcomes (hit, miss, ...) from its /metrics: reads of stored
+    histories that did not reach Redis are part of what the latencies show."""
     import httpx
 
     prefix = 'intentrec_history_cache_total{outcome="'
     counts: dict[str, int] = {}
-    cpu_latency_held = False
     for line in httpx.get(f"{url}/metrics", timeout=30).text.splitlines():
         if line.startswith(prefix):
             outcome, value = line[len(prefix) :].split('"} ')
             counts[outcome] = int(float(value))
-        elif line.startswith("intentrec_cpu_latency_held "):
-            cpu_latency_held = float(line.split()[1]) > 0
-    return counts, cpu_latency_held
+    return counts
 
 
-def _load(
-    url: str, bodies: list[bytes], options: BenchOptions, reference: Reference, log
-) -> list[Scenario]:
+def _load(url: str, bodies: list[bytes], options: BenchOptions, log) -> list[Scenario]:
     try:
         import uvloop
 
@@ -450,11 +387,13 @@ def _load(
     parts = urlsplit(url)
     host, port = parts.hostname or "127.0.0.1", parts.port or 80
     run(closed_loop(host, port, bodies, 4, 1.0))  # warm-up, not reported
-    scenarios: list[Scenario] = []
+    recommend = [("POST", "/recommend", body) for body in bodies]
+    log(f"GET /healthz, 1 client, {options.duration_s:g} s")
+    scenarios = [one_client(host, port, [("GET", "/healthz", b"")], HEALTHZ, options.duration_s)]
     for clients in options.concurrency:
         log(f"closed loop, {clients} client(s), {options.duration_s:g} s")
         if clients == 1:
-            scenarios.append(one_client(host, port, bodies, options.duration_s, reference))
+            scenarios.append(one_client(host, port, recommend, "closed c=1", options.duration_s))
         else:
             scenarios.append(run(closed_loop(host, port, bodies, clients, options.duration_s)))
     for rate in options.rates:
@@ -466,16 +405,12 @@ def _load(
 def run_bench(options: BenchOptions) -> dict:
     from rich.console import Console
 
-    from serving.model import load_model
     from serving.settings import Settings
 
     console = Console(stderr=True, quiet=not options.progress)
-    settings = Settings()
-    bundle = options.bundle or settings.bundle_dir
-    model = load_model(bundle, settings)
-    histories, bodies, rows = _workload(model, options.budget_ms)
-    console.log(f"bundle {model.version}: {len(bodies)} distinct requests")
-    reference = Reference(model, rows, histories)
+    bundle = options.bundle or Settings().bundle_dir
+    version, histories, bodies = _workload(bundle, options.budget_ms)
+    console.log(f"bundle {version}: {len(bodies)} distinct requests")
 
     process = None
     with tempfile.TemporaryDirectory(prefix="intentrec-bench-") as data_dir:
@@ -487,55 +422,37 @@ def run_bench(options: BenchOptions) -> dict:
             _wait_ready(url, None, 10.0)
         try:
             _seed_users(url, histories)
-            scenarios = _load(url, bodies, options, reference, console.log)
-            history_cache, cpu_latency_held = _server_state(url)
+            scenarios = _load(url, bodies, options, console.log)
+            history_cache = _history_cache(url)
         finally:
             if process is not None:
                 process.terminate()
                 process.wait(30)
 
-    if not reference.inprocess_ms:  # no one-client run to interleave with
-        for _ in range(3):
-            reference.time_inprocess()
-    inprocess_p50 = float(np.percentile(reference.inprocess_ms, 50))
-    healthz_p50 = (
-        round(float(np.percentile(reference.healthz_ms, 50)), 4) if reference.healthz_ms else None
-    )
-    rows_out = [s.summary() for s in scenarios]
-    server_ms = next((s.server_ms for s in scenarios if s.server_ms), None)
-    closed_1 = next((r for r in rows_out if r["scenario"] == "closed c=1"), rows_out[0])
-    at_200 = next((r for r in rows_out if r["scenario"] == "open 200 req/s"), None)
+    rows = [s.summary() for s in scenarios]
+    healthz = rows[0]
+    recommend = rows[1:]
+    closed_1 = next((r for r in recommend if r["scenario"] == "closed c=1"), None)
+    at_200 = next((r for r in recommend if r["scenario"] == "open 200 req/s"), None)
+    closed = [r for r in recommend if r["scenario"].startswith("closed")]
     figures = {
+        "p50_ms_c1": closed_1["p50_ms"] if closed_1 else None,
+        "p99_ms_c1": closed_1["p99_ms"] if closed_1 else None,
         "p99_ms_at_200rps": at_200["p99_ms"] if at_200 else None,
-        "peak_rps": max(r["throughput_rps"] for r in rows_out),
-        "errors": sum(r["errors"] for r in rows_out),
-        "http_over_inprocess_p50": round(closed_1["p50_ms"] / inprocess_p50, 2),
+        "peak_rps": max((r["throughput_rps"] for r in closed), default=None),
+        "errors": sum(r["errors"] for r in rows),
+        "degraded": sum(r["degraded"] for r in recommend),
+        "healthz_p50_ms_c1": healthz["p50_ms"],
     }
     return {
         "bench": "serve",
         "url": url if options.url else "started on 127.0.0.1",
-        "bundle": model.version,
-        "arch": model.arch,
-        "intents": model.intents,
+        "bundle": version,
         "cpu_count": os.cpu_count(),
         "duration_s_per_scenario": options.duration_s,
         "budget_ms": options.budget_ms,
-        # The server's CPU latency request (INTENTREC_CPU_LATENCY_US reaches the server the
-        # bench starts through the environment): the limit asked for, and whether it held it.
-        "cpu_latency_us": settings.cpu_latency_us if options.url is None else None,
-        "cpu_latency_held": cpu_latency_held,
-        "in_process_encode_retrieve_p50_ms": round(inprocess_p50, 4),
-        "http_p50_ms_closed_c1": closed_1["p50_ms"],
-        # The floor under any endpoint: one round trip through the client, the kernel and the
-        # server's HTTP layer, timed in the same slices as the in-process reference.
-        "http_healthz_p50_ms_c1": healthz_p50,
-        # The same work timed inside the serving process, one request at a time over HTTP:
-        # what encode + retrieve cost there, next to the tight-loop figure above.
-        "server_encode_retrieve_p50_ms_c1": (
-            round(float(np.percentile(server_ms, 50)), 4) if server_ms else None
-        ),
         "history_cache": history_cache,
-        "scenarios": rows_out,
+        "scenarios": rows,
         "figures": figures,
         "targets": {
             name: {
@@ -568,14 +485,7 @@ def print_report(report: dict, json_out: bool) -> None:
     for row in report["scenarios"]:
         if row["degraded_reasons"]:
             console.print(f"degraded in {row['scenario']}: {row['degraded_reasons']}")
-    console.print(
-        f"in-process encode+retrieve p50 {report['in_process_encode_retrieve_p50_ms']} ms; "
-        f"HTTP p50 (1 client) {report['http_p50_ms_closed_c1']} ms; encode+retrieve p50 as "
-        f"timed by the server at 1 client {report['server_encode_retrieve_p50_ms_c1']} ms; "
-        f"GET /healthz p50 {report['http_healthz_p50_ms_c1']} ms; history cache "
-        f"{report['history_cache'] or 'off'}; CPU latency request "
-        + ("held" if report["cpu_latency_held"] else "not held")
-    )
+    console.print(f"history cache {report['history_cache'] or 'off'}")
     targets = Table(title="targets")
     for column in ("figure", "target", "value", "met"):
         targets.add_column(column)

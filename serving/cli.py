@@ -54,7 +54,6 @@ def serve_command(
     from rich.console import Console
 
     from serving.clients.embedded_redis import EmbeddedRedis
-    from serving.http_protocol import HTTP_PROTOCOL
     from serving.settings import Settings
 
     overrides = {"BUNDLE_DIR": bundle, "DATA_DIR": data_dir, "REDIS_URL": redis_url}
@@ -85,7 +84,6 @@ def serve_command(
             workers=workers,
             access_log=access_log,
             log_level="info",
-            http=HTTP_PROTOCOL,
         )
     finally:
         if embedded is not None:
@@ -99,15 +97,15 @@ def bench_serve_command(
         None, help="Target a running server; by default one is started on 127.0.0.1."
     ),
     bundle: Path | None = typer.Option(
-        None, help="Bundle for the started server and the in-process timing."
+        None, help="Bundle the requests are drawn from, served by the started server."
     ),
     duration: float = typer.Option(5.0, min=0.5, help="Seconds per load scenario."),
     concurrency: str = typer.Option("1,8,32", help="Closed-loop client counts."),
-    rates: str = typer.Option("100,200", help="Open-loop request rates (req/s)."),
+    rates: str = typer.Option("200", help="Open-loop request rates (req/s)."),
     budget_ms: float = typer.Option(100.0, help="budget_ms of every request."),
     json_out: bool = typer.Option(False, "--json", help="Print one JSON object."),
 ) -> None:
-    """Load-test /recommend (closed and open loop) and compare with in-process encode+retrieve."""
+    """Load-test /recommend (closed and open loop), with GET /healthz at one client as the floor."""
     from serving.bench import BenchOptions, print_report, run_bench
 
     options = BenchOptions(

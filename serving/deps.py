@@ -13,6 +13,7 @@ from serving.errors import ServiceError
 from serving.holder import ModelHolder
 from serving.metrics import Metrics
 from serving.model import ServedModel
+from serving.recommend import Recommender
 from serving.settings import Settings
 
 _api_key_header = APIKeyHeader(
@@ -41,6 +42,10 @@ async def get_model(request: Request) -> ServedModel:
     return holder.current
 
 
+async def get_recommender(request: Request) -> Recommender:
+    return request.app.state.recommender
+
+
 async def get_store(request: Request) -> HistoryStore:
     store: HistoryStore | None = request.app.state.store
     if store is None:
@@ -64,5 +69,6 @@ SettingsDep = Annotated[Settings, Depends(get_settings)]
 MetricsDep = Annotated[Metrics, Depends(get_metrics)]
 HolderDep = Annotated[ModelHolder, Depends(get_holder)]
 ModelDep = Annotated[ServedModel, Depends(get_model)]
+RecommenderDep = Annotated[Recommender, Depends(get_recommender)]
 StoreDep = Annotated[HistoryStore, Depends(get_store)]
 ApiKey = Depends(require_api_key)

@@ -32,8 +32,15 @@ def _field_name(loc: tuple | list) -> str:
     return ".".join(parts) or "body"
 
 
-def _validation_message(errors: list[dict]) -> tuple[str, str]:
+def _validation_message(request: Request, errors: list[dict]) -> tuple[str, str]:
     first = errors[0]
+    if first.get("type") == "json_invalid":  # located at ("body", character offset)
+        reason = first.get("ctx", {}).get("error", "")
+        return "body", f"body: invalid JSON at character {first['loc'][-1]}: {reason}"
+    if isinstance(first.get("input"), bytes):  # FastAPI read no JSON: the body was not declared so
+        got = request.headers.get("content-type")
+        got = "none" if got is None else repr(got)
+        return "body", f"body: expected a JSON body (Content-Type: application/json), got {got}"
     field = _field_name(first.get("loc", ()))
     return field, f"{field}: {first.get('msg', 'invalid value')}"
 
@@ -51,7 +58,7 @@ def _count(request: Request, status: int) -> None:
 
 async def _on_validation(request: Request, exc: RequestValidationError) -> JSONResponse:
     errors = list(exc.errors())
-    field, message = _validation_message(errors)
+    field, message = _validation_message(request, errors)
     body = error_body("invalid_request", message, field)
     body["detail"] = [
         {"loc": list(e.get("loc", ())), "msg": e.get("msg", ""), "type": e.get("type", "")}
@@ -92,7 +99,7 @@ RECEIVED_AT = "intentrec.received_at"
 class BodyTooLarge:
     """ASGI middleware: 413 for bodies over `max_bytes`, declared or streamed.
 
-    Pure ASGI (not BaseHTTPMiddleware) so that the hot path pays one header lookup. A body
+    Pure ASGI (not BaseHTTPMiddleware) so that a request pays one header lookup. A body
     without Content-Length (chunked) is read here, up to the limit, and replayed to the app.
     """
 

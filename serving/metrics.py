@@ -97,12 +97,6 @@ class Metrics:
             registry=r,
             multiprocess_mode="livesum",
         )
-        self.cpu_latency_held = Gauge(
-            "intentrec_cpu_latency_held",
-            "1 while the process holds its CPU latency request (INTENTREC_CPU_LATENCY_US).",
-            registry=r,
-            multiprocess_mode="livesum",
-        )
 
     def set_bundle(self, version: str) -> None:
         if self.multiprocess_dir is None:

@@ -1,4 +1,4 @@
-"""Request and response models of the HTTP API (pydantic only at the edge)."""
+"""Request and response models of the HTTP API: the one contract of routes and use cases."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from serving.refine.contract import RefinePolicy
+from serving.refine.contract import Degraded, RefinePolicy
 
 ItemId = Annotated[str, Field(min_length=1, max_length=256, examples=["50"])]
 UserId = Annotated[str, Field(min_length=1, max_length=256, examples=["196"])]
@@ -83,11 +83,9 @@ class RecommendResponse(BaseModel):
     model_version: str
     refined: bool
     refine_from_cache: bool = Field(False, description="The LLM order came from the cache.")
-    degraded: list[str] = Field(
-        description="Why the answer is not the full pipeline's: cold_start, "
-        "history_store_unavailable, history_skipped_budget, encode_skipped_budget (popularity "
-        "answered), refine_unavailable, refine_skipped_budget, refine_timeout, refine_error, "
-        "refine_invalid_output, ..."
+    degraded: list[Degraded] = Field(
+        description="Why the answer is not the full pipeline's; empty when it is. "
+        "encode_skipped_budget and cold_start mean popularity answered."
     )
     unknown_history: list[str] = Field(description="History ids the model does not know.")
     timings_ms: dict[str, float] = Field(description="Milliseconds per stage and `total`.")

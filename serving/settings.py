@@ -6,17 +6,18 @@ from pathlib import Path
 from typing import Literal
 
 from pydantic import Field, SecretStr, model_validator
-from pydantic_settings import SettingsConfigDict
+from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from serving.refine.settings import RefineSettings
 
 
-class Settings(RefineSettings):
-    """The service's settings; the LLM and refine fields (and `data_dir`: embedded Redis data,
-    converted models, caches) come from RefineSettings, so each is defined once."""
+class Settings(BaseSettings):
+    """The service's settings. The refine stage's are `refine` (INTENTREC_LLM_BASE_URL,
+    INTENTREC_REFINE_*: the same variables, read by RefineSettings)."""
 
     model_config = SettingsConfigDict(env_prefix="INTENTREC_", extra="ignore")
 
+    data_dir: Path = Path(".intentrec")  # embedded Redis data, caches, the refine lift file
     bundle_dir: Path = Path("bundles/current")
     watch_bundle: bool = False  # reload when `bundle_dir` starts pointing elsewhere
     watch_interval_s: float = Field(2.0, gt=0)
@@ -35,8 +36,9 @@ class Settings(RefineSettings):
     history_store_len: int | None = Field(None, ge=1)  # per-user list cap; None: 4 x max_len
     event_id_ttl_s: int = Field(7 * 24 * 3600, ge=1)  # how long a repeated event_id is detected
     # Histories kept in the process, invalidated by Redis on every write (client-side caching);
-    # a full entry is ~60 bytes per stored item. 0 turns the cache off.
-    history_cache_size: int = Field(10_000, ge=0)
+    # a full entry is ~60 bytes per stored item. 0 (default): off. Against a Redis 0.5-2 ms away
+    # it cut the one-client p50 but also the peak throughput (docs/benchmarks.md).
+    history_cache_size: int = Field(0, ge=0)
     # Staleness bound should the invalidation connection hang without failing.
     history_cache_ttl_s: float = Field(30.0, gt=0)
 
@@ -60,13 +62,7 @@ class Settings(RefineSettings):
     # load) is below this: thread hand-offs cost more than a small encoder. 0 disables.
     batch_inline_max_ms: float = Field(0.5, ge=0)
 
-    # A PM QoS CPU latency limit (us) held while /recommend has traffic: 0 keeps idle CPUs
-    # polling instead of halting, which on a VM saves each request a vCPU wake-up (needs root;
-    # serving/cpu_latency.py). None leaves the kernel's idle policy alone.
-    cpu_latency_us: int | None = Field(None, ge=0, le=2_000_000_000)  # the kernel's range
-    cpu_latency_idle_s: float = Field(1.0, gt=0)  # let go after this long without a request
-
-    refine_min_ms: float = Field(5.0, ge=0)  # below this remaining budget refine is skipped
+    refine: RefineSettings = Field(default_factory=RefineSettings)
 
     @model_validator(mode="after")
     def _empty_api_key_means_none(self) -> Settings:

@@ -206,23 +206,6 @@ def intentrec_executable() -> list[str]:
     return [sys.executable, "-c", "from intentrec.cli import main; main()"]
 
 
-def cli_has_command(*path: str) -> bool:
-    """Whether `intentrec <path...>` exists (the embedded LLM server is optional)."""
-    import typer.main
-
-    from intentrec.cli import app
-
-    # Typer's groups need not be instances of the installed click's Group (typer may carry its
-    # own click), so a group is recognised by its `commands`.
-    command: object = typer.main.get_command(app)
-    for name in path:
-        commands = getattr(command, "commands", None)
-        if commands is None:
-            return False
-        command = commands.get(name)
-    return command is not None
-
-
 def redis_spec(settings: StackSettings) -> ServiceSpec:
     from serving.clients.embedded_redis import redis_server_binary
 
@@ -338,10 +321,12 @@ def stack_up(
 
     started["redis"] = ensure(lambda: redis_spec(settings), "redis")
     if llm:
-        if not cli_has_command("llm", "serve"):
+        from serving.refine.server import vllm_installed
+
+        if not vllm_installed():
             raise StackError(
-                "`intentrec llm serve` is not available in this install "
-                "(it needs the refine CLI and the `llm` group: scripts/install-llm.sh)"
+                "the embedded LLM needs vLLM: install the `llm` group (scripts/install-llm.sh) "
+                "or set INTENTREC_LLM_PYTHON to a python that has it"
             )
         started["llm"] = ensure(lambda: llm_spec(settings), "llm")
         llm_url = started["llm"].url

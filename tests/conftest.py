@@ -33,9 +33,10 @@ def _isolated_cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
 
 
 def _train(tmp_path_factory: pytest.TempPathFactory, name: str, **overrides) -> Path:
-    from training.train import TrainConfig, run_training
+    from training.config import train_config
+    from training.train import run_training
 
-    config = TrainConfig(**(TINY_COMMON | overrides))
+    config = train_config(**(TINY_COMMON | overrides))
     return run_training(config, tmp_path_factory.mktemp(name), progress=False).run_dir
 
 

@@ -21,15 +21,16 @@ import os
 import resource
 import statistics
 from concurrent.futures import ProcessPoolExecutor, as_completed
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from tqdm.auto import tqdm
 
 from training.checkpoint import CHECKPOINT_FILE
+from training.config import TrainConfig, train_config
 from training.evaluate import evaluate_run
-from training.train import TrainConfig, run_training
+from training.train import run_training
 
 # (protocol in metrics.json["test"], metric) pairs summarised per variant
 REPORTED = (
@@ -124,7 +125,7 @@ def run_preset(
             if reuse and (run_dir / CHECKPOINT_FILE).exists():
                 metrics[variant.name, seed] = evaluate_run(run_dir)
             else:
-                config = TrainConfig(**(base | variant.overrides | {"seed": seed}))
+                config = train_config(**(base | variant.overrides | {"seed": seed}))
                 pending[variant.name, seed] = (config, run_dir)
     if jobs == 1:
         for key, (config, run_dir) in pending.items():
@@ -150,7 +151,7 @@ def _train_in_parallel(
         futures = {}
         for key, (config, run_dir) in pending.items():
             if not explicit_threads:
-                config = TrainConfig(**(asdict(config) | {"threads": threads}))
+                config = replace(config, threads=threads)
             futures[pool.submit(_train_metrics, config, run_dir)] = key
         results = {}
         for future in tqdm(

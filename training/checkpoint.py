@@ -31,6 +31,8 @@ class Checkpoint:
     data_info: dict[str, Any]
     sample_sequences: list[list[int]]
     metrics: dict[str, Any] = field(default_factory=dict)
+    # The ObjectiveConfig trained with; empty in checkpoints written before it was stored.
+    objective_config: dict[str, Any] = field(default_factory=dict)
     format_version: int = CHECKPOINT_FORMAT_VERSION
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import fields
 from pathlib import Path
 from typing import Annotated
 
@@ -10,6 +11,7 @@ import typer
 from rich.console import Console
 
 from training import data_cli
+from training.config import DisenConfig, EncoderConfig, ObjectiveConfig, TrainConfig
 
 console = Console()
 
@@ -21,6 +23,11 @@ def register(app: typer.Typer, bench: typer.Typer) -> None:
     app.command("tune")(tune)
     app.command("evaluate")(evaluate)
     bench.command("train")(bench_train)
+
+
+def _default(cls: type, name: str) -> str:
+    """An option's default, as its config class defines it (shown in --help)."""
+    return f"(default {getattr(cls, name)})"
 
 
 def train(
@@ -37,44 +44,126 @@ def train(
         typer.Option("--format", help="atomic | movielens | text | seqline | csv | parquet"),
     ] = None,
     k_core: Annotated[
-        int, typer.Option(help="Keep users and items with at least k actions (0 = off).")
-    ] = 0,
-    dim: int = 64,
-    layers: int = 2,
-    heads: int = 1,
-    dropout: float = 0.2,
-    max_len: Annotated[int, typer.Option(help="Most recent items the encoder sees.")] = 50,
-    intents: Annotated[int, typer.Option(help="K intent vectors (disen).")] = 4,
+        int | None,
+        typer.Option(
+            help=f"Keep users and items with at least k actions (0 = off). "
+            f"{_default(TrainConfig, 'k_core')}"
+        ),
+    ] = None,
+    dim: Annotated[int | None, typer.Option(help=_default(EncoderConfig, "dim"))] = None,
+    layers: Annotated[int | None, typer.Option(help=_default(EncoderConfig, "layers"))] = None,
+    heads: Annotated[int | None, typer.Option(help=_default(EncoderConfig, "heads"))] = None,
+    dropout: Annotated[float | None, typer.Option(help=_default(EncoderConfig, "dropout"))] = None,
+    max_len: Annotated[
+        int | None,
+        typer.Option(
+            help=f"Most recent items the encoder sees. {_default(EncoderConfig, 'max_len')}"
+        ),
+    ] = None,
+    intents: Annotated[
+        int | None,
+        typer.Option(help=f"K intent vectors (disen). {_default(DisenConfig, 'intents')}"),
+    ] = None,
     temperature: Annotated[
-        float, typer.Option(help="Intent assignment temperature (disen).")
-    ] = 0.1,
+        float | None,
+        typer.Option(
+            help=f"Intent assignment temperature (disen). {_default(DisenConfig, 'temperature')}"
+        ),
+    ] = None,
     loss: Annotated[
-        str, typer.Option(help="ce (full softmax) | bce (sampled negatives) | sampled")
-    ] = "ce",
-    negatives: Annotated[int, typer.Option(help="Negatives per positive for bce / sampled.")] = 1,
+        str | None,
+        typer.Option(
+            help=f"ce (full softmax) | bce (sampled negatives) | sampled. "
+            f"{_default(ObjectiveConfig, 'loss')}"
+        ),
+    ] = None,
+    negatives: Annotated[
+        int | None,
+        typer.Option(
+            help=f"Negatives per positive for bce / sampled. "
+            f"{_default(ObjectiveConfig, 'negatives')}"
+        ),
+    ] = None,
     s2s_weight: Annotated[
-        float, typer.Option(help="Weight of the sequence-to-sequence loss (disen).")
-    ] = 0.01,
+        float | None,
+        typer.Option(
+            help=f"Weight of the sequence-to-sequence loss (disen). "
+            f"{_default(ObjectiveConfig, 's2s_weight')}"
+        ),
+    ] = None,
     s2s_lambda: Annotated[
-        float, typer.Option(help="Share of S2S terms kept, 0.1..0.6 (disen).")
-    ] = 0.6,
-    s2i_only: Annotated[bool, typer.Option(help="Ablation: train DisenSeq with S2I only.")] = False,
-    lr: float = 1e-3,
-    weight_decay: float = 0.0,
-    batch_size: int = 128,
-    epochs: int = 200,
-    patience: Annotated[int, typer.Option(help="Evaluations without gain before stopping.")] = 40,
-    seed: int = 42,
-    eval_every: int = 1,
+        float | None,
+        typer.Option(
+            help=f"Share of S2S terms kept, 0.1..0.6 (disen). "
+            f"{_default(ObjectiveConfig, 's2s_lambda')}"
+        ),
+    ] = None,
+    s2i_only: Annotated[
+        bool | None,
+        typer.Option(
+            help=f"Ablation: train DisenSeq with S2I only. {_default(ObjectiveConfig, 's2i_only')}"
+        ),
+    ] = None,
+    future_len: Annotated[
+        int | None,
+        typer.Option(
+            help=f"Longest future subsequence of the S2S loss (disen). "
+            f"{_default(ObjectiveConfig, 'future_len')}"
+        ),
+    ] = None,
+    s2i_share: Annotated[
+        float | None,
+        typer.Option(
+            help="Share of the window's prefixes given an S2I prediction (disen). "
+            "(default 1 / intents)"
+        ),
+    ] = None,
+    s2i_scale: Annotated[
+        float | None,
+        typer.Option(help=f"DisenSeq S2I logit scale. {_default(ObjectiveConfig, 's2i_scale')}"),
+    ] = None,
+    lr: Annotated[float | None, typer.Option(help=_default(TrainConfig, "lr"))] = None,
+    weight_decay: Annotated[
+        float | None, typer.Option(help=_default(TrainConfig, "weight_decay"))
+    ] = None,
+    batch_size: Annotated[
+        int | None, typer.Option(help=_default(TrainConfig, "batch_size"))
+    ] = None,
+    epochs: Annotated[int | None, typer.Option(help=_default(TrainConfig, "epochs"))] = None,
+    patience: Annotated[
+        int | None,
+        typer.Option(
+            help=f"Evaluations without gain before stopping. {_default(TrainConfig, 'patience')}"
+        ),
+    ] = None,
+    seed: Annotated[int | None, typer.Option(help=_default(TrainConfig, "seed"))] = None,
+    eval_every: Annotated[
+        int | None, typer.Option(help=_default(TrainConfig, "eval_every"))
+    ] = None,
     history: Annotated[
-        str, typer.Option(help="Full ranking: masked (history removed) | kept")
-    ] = "masked",
+        str | None,
+        typer.Option(
+            help=f"Full ranking: masked (history removed) | kept. "
+            f"{_default(TrainConfig, 'history')}"
+        ),
+    ] = None,
     recent_window_share: Annotated[
-        float, typer.Option(help="Share of training windows ending at the latest action.")
-    ] = 1.0,
+        float | None,
+        typer.Option(
+            help=f"Share of training windows ending at the latest action. "
+            f"{_default(TrainConfig, 'recent_window_share')}"
+        ),
+    ] = None,
+    threads: Annotated[
+        int | None, typer.Option(help="Torch CPU threads (default all CPUs).")
+    ] = None,
     device: Annotated[
-        str, typer.Option(help="auto (a CUDA GPU when torch sees one) | cpu | cuda[:N]")
-    ] = "auto",
+        str | None,
+        typer.Option(
+            help=f"auto (a CUDA GPU when torch sees one) | cpu | cuda[:N]. "
+            f"{_default(TrainConfig, 'device')}"
+        ),
+    ] = None,
     config_file: Annotated[
         Path | None,
         typer.Option(
@@ -88,23 +177,27 @@ def train(
     ] = False,
 ) -> None:
     """Train an encoder, evaluate it on the test split, write checkpoint.pt and metrics.json."""
+    from training.config import train_config
     from training.data_cli import exit_on_bad_input
     from training.report import metrics_table
-    from training.train import TrainConfig, run_training
+    from training.train import run_training
 
-    values = dict(
-        data=data, fmt=fmt, k_core=k_core, model=model, dim=dim, layers=layers, heads=heads,
-        dropout=dropout, max_len=max_len, intents=intents, temperature=temperature,
-        loss=loss, negatives=negatives, s2s_weight=s2s_weight, s2s_lambda=s2s_lambda,
-        s2i_only=s2i_only, lr=lr, weight_decay=weight_decay, batch_size=batch_size,
-        epochs=epochs, patience=patience, seed=seed, eval_every=eval_every, history=history,
-        recent_window_share=recent_window_share, device=device,
-    )  # fmt: skip
+    options = {
+        "data": data, "fmt": fmt, "k_core": k_core, "model": model, "dim": dim,
+        "layers": layers, "heads": heads, "dropout": dropout, "max_len": max_len,
+        "intents": intents, "temperature": temperature, "loss": loss, "negatives": negatives,
+        "s2s_weight": s2s_weight, "s2s_lambda": s2s_lambda, "s2i_only": s2i_only,
+        "future_len": future_len, "s2i_share": s2i_share, "s2i_scale": s2i_scale, "lr": lr,
+        "weight_decay": weight_decay, "batch_size": batch_size, "epochs": epochs,
+        "patience": patience, "seed": seed, "eval_every": eval_every, "history": history,
+        "recent_window_share": recent_window_share, "threads": threads, "device": device,
+    }  # fmt: skip
     with exit_on_bad_input(debug):
         if config_file is not None:
-            values |= _file_values_not_given(ctx, config_file)
-        config = TrainConfig(**values)
-        model = config.model
+            options |= _file_values_not_given(ctx, config_file)
+        # Options not given keep the defaults their config class defines.
+        config = train_config(**{k: v for k, v in options.items() if v is not None})
+        model = config.model.arch
         result = run_training(config, out)
     metrics = result.metrics
     console.print(metrics_table(metrics, title=f"{model} on {metrics['data']['name']}"))
@@ -154,10 +247,9 @@ def tune(
 ) -> None:
     """Hyper-parameter search (Ray Tune, ASHA) on validation NDCG@10; test is not looked at."""
     from training.data_cli import exit_on_bad_input
-    from training.train import TrainConfig
     from training.tune import TuneOptions, run_search
 
-    base = TrainConfig(data=data, fmt=fmt, model=model, patience=patience, seed=seed)
+    base = {"data": data, "fmt": fmt, "model": model, "patience": patience, "seed": seed}
     options = TuneOptions(
         trials=trials, max_epochs=max_epochs, grace_epochs=grace_epochs,
         cpus_per_trial=cpus_per_trial, address=address, seed=seed,
@@ -219,18 +311,28 @@ def bench_train(
     from rich.table import Table
 
     from training.bench import PRESETS, run_preset
-    from training.train import TrainConfig
+    from training.config import option_names
 
     if preset not in PRESETS:
         raise typer.BadParameter(f"unknown preset {preset!r}; choose from {sorted(PRESETS)}")
-    field_types = {name: type(value) for name, value in TrainConfig(data=data).__dict__.items()}
+    # The annotations of every option's field (strings: the modules use postponed annotations).
+    kinds = {f.name: str(f.type) for cls in (DisenConfig, ObjectiveConfig, TrainConfig)
+             for f in fields(cls)} | {"model": "str"}  # fmt: skip
+    known = set().union(*option_names("disen").values()) | {"model"}
     base: dict[str, object] = {"data": data}
     for item in overrides or []:
         key, _, value = item.partition("=")
-        if key not in field_types:
+        if key not in known:
             raise typer.BadParameter(f"--set {item}: unknown training option {key!r}")
-        kind = field_types[key]
-        base[key] = value.lower() in ("1", "true", "yes") if kind is bool else kind(value)
+        kind = kinds[key]
+        if kind.startswith("bool"):
+            base[key] = value.lower() in ("1", "true", "yes")
+        else:
+            base[key] = (
+                int(value)
+                if kind.startswith("int")
+                else (float(value) if kind.startswith("float") else value)
+            )
     seed_list = [int(s) for s in seeds.split(",")]
     results = run_preset(
         PRESETS[preset], seed_list, base, out, progress=not as_json, reuse=reuse, jobs=jobs

@@ -1,8 +1,8 @@
 """Training objectives: next-item losses (CE / BCE / sampled softmax) and AutoDisenSeq's Seq2Seq.
 
-`build_objective(model_config, train_config)` returns a callable
+`build_objective(model_config, objective_config)` returns a callable
 `objective(model, seqs) -> (loss, {name: float})` over left-padded *training* windows (B, T);
-`objective.window` (= `sequence_window(...)`) is how many recent items per user it wants.
+`objective.window` is how many recent items per user it wants.
 
 SASRec: every position of the last `max_len + 1` items predicts the next one.
 
@@ -37,72 +37,18 @@ DisenSeq (paper Section 4.1.3, eq. 7-13), with these choices:
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
-from dataclasses import dataclass, fields
 from typing import Any
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from training.models import (
-    DisenConfig,
-    EncoderConfig,
-    SequenceEncoder,
-    max_intent_scores,
-    model_config,
-)
+from training.config import DisenConfig, EncoderConfig, ObjectiveConfig
+from training.models import SequenceEncoder, max_intent_scores, model_config
 
-LOSSES = ("ce", "bce", "sampled")
 # BCE negatives are redrawn this many times when they hit the user's own items; leftovers are
 # dropped from the loss rather than looping on a data-dependent condition
 NEGATIVE_REDRAWS = 3
-
-
-@dataclass(frozen=True)
-class ObjectiveConfig:
-    loss: str = "ce"
-    negatives: int = 1  # bce: per positive; sampled: uniform negatives shared by the batch
-    # chosen on ml-100k validation by `bench train --preset tune` (docs/benchmarks.md)
-    s2s_weight: float = 0.01
-    s2s_lambda: float = 0.6
-    s2i_only: bool = False
-    future_len: int = 10  # longest future subsequence of the S2S loss
-    # share of the earlier window's prefixes that get an S2I prediction (None: 1 / intents, which
-    # keeps the K-intent catalog softmax as cheap as SASRec's); the cut itself always does
-    s2i_share: float | None = None
-    # DisenSeq S2I logit scale (the paper's 1 / sqrt(D) measured worse here, see the module doc)
-    s2i_scale: float = 1.0
-
-    def __post_init__(self) -> None:
-        problems = []
-        if self.loss not in LOSSES:
-            problems.append(f"loss must be one of {LOSSES}, got {self.loss!r}")
-        if self.negatives < 0 or (self.loss == "bce" and self.negatives < 1):
-            problems.append(f"negatives must be >= 1 for bce and >= 0, got {self.negatives}")
-        if not 0.0 < self.s2s_lambda <= 1.0:
-            problems.append(f"s2s_lambda must be in (0, 1], got {self.s2s_lambda}")
-        if self.s2s_weight < 0:
-            problems.append(f"s2s_weight must be >= 0, got {self.s2s_weight}")
-        if self.future_len < 1:
-            problems.append(f"future_len must be >= 1, got {self.future_len}")
-        if self.s2i_scale <= 0:
-            problems.append(f"s2i_scale must be > 0, got {self.s2i_scale}")
-        if self.s2i_share is not None and not 0.0 < self.s2i_share <= 1.0:
-            problems.append(f"s2i_share must be in (0, 1], got {self.s2i_share}")
-        if problems:
-            raise ValueError("invalid objective config: " + "; ".join(problems))
-
-    @classmethod
-    def from_train_config(cls, train_config: Any) -> ObjectiveConfig:
-        """Pick this objective's fields from a TrainConfig (or a dict); missing ones default."""
-        source = train_config if isinstance(train_config, Mapping) else vars(train_config)
-        return cls(**{f.name: source[f.name] for f in fields(cls) if f.name in source})
-
-
-def sequence_window(model_config_: dict[str, Any], train_config: Any) -> int:
-    """How many recent training items per user the objective wants in `seqs`."""
-    return build_objective(model_config_, train_config).window
 
 
 def lambda_filter(losses: Tensor, lam: float) -> Tensor:
@@ -303,10 +249,12 @@ class DisenObjective:
 Objective = SASRecObjective | DisenObjective
 
 
-def build_objective(model_config_: dict[str, Any], train_config: Any) -> Objective:
-    """The loss for `model_config_["arch"]`, configured from a TrainConfig (or dict)."""
-    cfg = model_config(model_config_)
-    config = ObjectiveConfig.from_train_config(train_config)
+def build_objective(
+    model: EncoderConfig | dict[str, Any], config: ObjectiveConfig | None = None
+) -> Objective:
+    """The loss for the encoder `model` (its config, or a checkpoint's config dict)."""
+    cfg = model if isinstance(model, EncoderConfig) else model_config(model)
+    config = config or ObjectiveConfig()
     if cfg.arch == "disen":
         return DisenObjective(cfg, config)
     return SASRecObjective(cfg, config)

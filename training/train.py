@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import json
-import os
 import random
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +15,7 @@ import torch
 from tqdm.auto import tqdm
 
 from training.checkpoint import CHECKPOINT_FILE, METRICS_FILE, Checkpoint, save_checkpoint
+from training.config import EncoderConfig, TrainConfig
 from training.data import SequenceDataset, load_dataset
 from training.evaluate import (
     EvalOptions,
@@ -25,62 +25,11 @@ from training.evaluate import (
     popularity_scorer,
 )
 from training.models import build_model
-from training.objectives import ObjectiveConfig, build_objective
+from training.objectives import build_objective
 from training.sequences import random_windows
 
 EARLY_STOP_METRIC = "ndcg@10"
 PARITY_SAMPLE_SIZE = 1000
-
-
-@dataclass
-class TrainConfig:
-    data: str
-    fmt: str | None = None
-    k_core: int = 0
-    model: str = "sasrec"
-    dim: int = 64
-    layers: int = 2
-    heads: int = 1
-    dropout: float = 0.2
-    max_len: int = 50
-    intents: int = 4
-    temperature: float = 0.1
-    loss: str = "ce"
-    negatives: int = 1
-    s2s_weight: float = ObjectiveConfig.s2s_weight
-    s2s_lambda: float = ObjectiveConfig.s2s_lambda
-    s2i_only: bool = False
-    lr: float = 1e-3
-    weight_decay: float = 0.0
-    batch_size: int = 128
-    epochs: int = 200
-    # DisenSeq sits at popularity level for its first 10-30 epochs and its validation NDCG is
-    # noisy: at 20, some seeds stopped on that plateau (docs/benchmarks.md); SASRec's best
-    # epochs are the same at 20 and 40
-    patience: int = 40
-    seed: int = 42
-    eval_every: int = 1
-    history: str = "masked"
-    # share of epochs' windows that end at the user's most recent training action; the rest end
-    # at a random earlier position so that long histories contribute more than one example
-    recent_window_share: float = 1.0
-    threads: int = field(default_factory=lambda: os.cpu_count() or 1)
-    # auto: the first CUDA GPU when torch sees one, else the CPU
-    device: str = "auto"
-
-    def model_config(self, n_items: int) -> dict[str, Any]:
-        config: dict[str, Any] = {
-            "arch": self.model,
-            "n_items": n_items,
-            "dim": self.dim,
-            "layers": self.layers,
-            "heads": self.heads,
-            "dropout": self.dropout,
-            "max_len": self.max_len,
-        }
-        if self.model == "disen":
-            config |= {"intents": self.intents, "temperature": self.temperature}
-        return config
 
 
 @dataclass
@@ -134,7 +83,7 @@ class Fit:
     """What the training loop found on validation; test is not touched here."""
 
     model: torch.nn.Module
-    model_config: dict[str, Any]
+    model_config: EncoderConfig  # n_items set from the data set
     best_state: dict[str, torch.Tensor]
     best_epoch: int
     best_valid: dict[str, float]
@@ -159,13 +108,13 @@ def fit(
     torch.set_num_threads(config.threads)
     device = resolve_device(config.device)
     split = dataset.split()
-    model_config = config.model_config(dataset.n_items)
-    model = build_model(model_config).to(device)
-    objective = build_objective(model_config, config)
+    model_config = replace(config.model, n_items=dataset.n_items)
+    model = build_model(asdict(model_config)).to(device)
+    objective = build_objective(model_config, config.objective)
     optimizer = torch.optim.AdamW(
         model.parameters(), lr=config.lr, weight_decay=config.weight_decay
     )
-    eval_options = EvalOptions(max_len=config.max_len, history=config.history)
+    eval_options = EvalOptions(max_len=model_config.max_len, history=config.history)
     rng = np.random.default_rng(config.seed)
     trainable = [seq for seq in split.train if len(seq) >= 1]
 
@@ -174,7 +123,7 @@ def fit(
     epoch_seconds: list[float] = []
     bar = tqdm(
         range(1, config.epochs + 1),
-        desc=f"train {config.model}",
+        desc=f"train {model_config.arch}",
         disable=not progress,
         unit="epoch",
     )
@@ -237,7 +186,7 @@ def run_training(config: TrainConfig, out_dir: Path, *, progress: bool = True) -
     train_seconds = time.perf_counter() - started
     split = dataset.split()
     popularity = dataset.popularity()
-    eval_options = EvalOptions(max_len=config.max_len, history=config.history)
+    eval_options = EvalOptions(max_len=result.model_config.max_len, history=config.history)
     test = evaluate_test(
         model_scorer(result.model), split.test_inputs, split.test_targets, popularity, eval_options
     )
@@ -261,7 +210,7 @@ def run_training(config: TrainConfig, out_dir: Path, *, progress: bool = True) -
         "split": "leave-one-out",
     }
     metrics = {
-        "model": config.model,
+        "model": result.model_config.arch,
         "history": config.history,
         "best_epoch": result.best_epoch,
         "epochs_run": len(result.epoch_seconds),
@@ -275,15 +224,16 @@ def run_training(config: TrainConfig, out_dir: Path, *, progress: bool = True) -
         "device": str(next(result.model.parameters()).device),
     }
     checkpoint = Checkpoint(
-        model_config=result.model_config,
-        train_config=asdict(config),
+        model_config=asdict(result.model_config),
+        objective_config=asdict(config.objective),
+        train_config=config.loop_options(),
         state_dict=result.best_state,
         item_ids=list(dataset.item_ids),
         item_titles=list(dataset.item_titles),
         item_texts=list(dataset.item_texts),
         item_popularity=[int(x) for x in popularity],
         data_info=data_info,
-        sample_sequences=_sample_sequences(dataset, config.max_len, config.seed),
+        sample_sequences=_sample_sequences(dataset, result.model_config.max_len, config.seed),
         metrics={"valid": result.best_valid, "test": test},
     )
     checkpoint_path = save_checkpoint(checkpoint, out_dir / CHECKPOINT_FILE)

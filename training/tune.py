@@ -12,12 +12,19 @@ from __future__ import annotations
 import csv
 import json
 import os
-from dataclasses import asdict, dataclass, fields, replace
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from training.config import (
+    ENCODER_CONFIGS,
+    ObjectiveConfig,
+    TrainConfig,
+    option_names,
+    train_config,
+)
 from training.data import SequenceDataset, load_dataset
-from training.train import EARLY_STOP_METRIC, TrainConfig, fit
+from training.train import EARLY_STOP_METRIC, fit
 
 BEST_CONFIG_FILE = "best_config.json"
 TRIALS_FILE = "trials.csv"
@@ -70,20 +77,23 @@ class TuneResult:
     plot_path: Path
 
 
-def trial_config(base: TrainConfig, params: dict[str, Any]) -> TrainConfig:
-    """The base configuration with one trial's sampled values; an unknown name is refused."""
-    names = {f.name for f in fields(TrainConfig)}
-    unknown = sorted(set(params) - names)
-    if unknown:
-        raise ValueError(f"unknown training option(s) in the search space: {unknown}")
-    return replace(base, **params)
+def trial_config(base: dict[str, Any], params: dict[str, Any]) -> TrainConfig:
+    """The run's flat options with one trial's sampled values; an unknown name is refused."""
+    return train_config(**(base | params))
+
+
+def flat_options(config: TrainConfig) -> dict[str, Any]:
+    """A run's options by the flat names `intentrec train` and `train_config` take."""
+    encoder = {k: v for k, v in asdict(config.model).items() if k not in ("n_items", "arch")}
+    options = {"model": config.model.arch, **encoder, **asdict(config.objective)}
+    return options | config.loop_options()
 
 
 def config_file_values(config: TrainConfig) -> dict[str, Any]:
-    return {k: v for k, v in asdict(config).items() if k not in NOT_SEARCHED}
+    return {k: v for k, v in flat_options(config).items() if k not in NOT_SEARCHED}
 
 
-def _run_trial(params: dict[str, Any], base: TrainConfig, dataset: SequenceDataset) -> None:
+def _run_trial(params: dict[str, Any], base: dict[str, Any], dataset: SequenceDataset) -> None:
     from ray import tune
 
     def report(epoch: int, valid: dict[str, float]) -> None:
@@ -92,8 +102,9 @@ def _run_trial(params: dict[str, Any], base: TrainConfig, dataset: SequenceDatas
     fit(trial_config(base, params), dataset, progress=False, on_eval=report)
 
 
-def run_search(base: TrainConfig, out_dir: Path, options: TuneOptions) -> TuneResult:
-    """Search on `base.data`; write the best configuration, a table of trials and a plot."""
+def run_search(base: dict[str, Any], out_dir: Path, options: TuneOptions) -> TuneResult:
+    """Search around the flat options `base` (`data`, `model`, ...); write the best
+    configuration, a table of trials and a plot."""
     import ray
     from ray import tune
     from ray.tune.schedulers import ASHAScheduler
@@ -102,8 +113,9 @@ def run_search(base: TrainConfig, out_dir: Path, options: TuneOptions) -> TuneRe
     out_dir = Path(out_dir).resolve()
     out_dir.mkdir(parents=True, exist_ok=True)
     # One torch thread per trial: Ray runs one trial per reserved core.
-    base = replace(base, epochs=options.max_epochs, threads=options.cpus_per_trial, eval_every=1)
-    dataset = load_dataset(base.data, fmt=base.fmt, k_core=base.k_core)
+    base = base | {"epochs": options.max_epochs, "threads": options.cpus_per_trial, "eval_every": 1}
+    checked = train_config(**base)  # a bad option fails here, before Ray starts
+    dataset = load_dataset(checked.data, fmt=checked.fmt, k_core=checked.k_core)
     if options.address:
         ray.init(address=options.address, log_to_driver=options.progress)
     else:
@@ -121,7 +133,7 @@ def run_search(base: TrainConfig, out_dir: Path, options: TuneOptions) -> TuneRe
         )
         tuner = tune.Tuner(
             trainable,
-            param_space=search_space(base.model),
+            param_space=search_space(checked.model.arch),
             tune_config=tune.TuneConfig(
                 metric=EARLY_STOP_METRIC,
                 mode="max",
@@ -137,7 +149,7 @@ def run_search(base: TrainConfig, out_dir: Path, options: TuneOptions) -> TuneRe
     finally:
         ray.shutdown()
 
-    space = sorted(search_space(base.model))
+    space = sorted(search_space(checked.model.arch))
     trials, curves = [], []
     for result in results:
         frame = result.metrics_dataframe
@@ -167,7 +179,7 @@ def run_search(base: TrainConfig, out_dir: Path, options: TuneOptions) -> TuneRe
     best_config_path = out_dir / BEST_CONFIG_FILE
     best_config_path.write_text(json.dumps(best_config, indent=2) + "\n")
     trials_path = _write_trials(out_dir / TRIALS_FILE, trials)
-    plot_path = _plot(out_dir / PLOT_FILE, curves, base.model)
+    plot_path = _plot(out_dir / PLOT_FILE, curves, checked.model.arch)
     return TuneResult(
         best_config, best["valid_ndcg@10"], trials, best_config_path, trials_path, plot_path
     )
@@ -211,12 +223,23 @@ def read_config_file(path: Path) -> dict[str, Any]:
         raise ValueError(f"{path}: not JSON ({exc})") from exc
     if not isinstance(values, dict):
         raise ValueError(f"{path}: expected a JSON object of training options")
-    types = {f.name: type(getattr(TrainConfig(data=""), f.name)) for f in fields(TrainConfig)}
+    arch = values.get("model", "sasrec")
+    if arch not in ENCODER_CONFIGS:
+        raise ValueError(f"{path}: model must be one of {sorted(ENCODER_CONFIGS)}, got {arch!r}")
+    defaults = (
+        asdict(ENCODER_CONFIGS[arch]())
+        | asdict(ObjectiveConfig())
+        | TrainConfig(data="").loop_options()
+    )
+    known = set().union(*option_names(arch).values()) | {"model"}
     for name, value in values.items():
-        if name not in types:
-            raise ValueError(f"{path}: unknown training option {name!r}")
-        expected = types[name]
+        if name not in known:
+            raise ValueError(f"{path}: unknown training option {name!r} for {arch}")
+        default = defaults.get(name)
+        if default is None or name == "model":
+            continue  # options whose default is None (fmt, s2i_share) take several types
+        expected = type(default)
         ok = isinstance(value, expected) or (expected is float and isinstance(value, int))
-        if expected is not type(None) and (not ok or isinstance(value, bool) != (expected is bool)):
+        if not ok or isinstance(value, bool) != (expected is bool):
             raise ValueError(f"{path}: option {name!r} must be {expected.__name__}, got {value!r}")
     return values

@@ -1,11 +1,12 @@
 """The LLM refine stage: an open LLM reorders the candidates below the fixed top under a deadline.
 
-`build_refiner(settings, redis)` is what the serving app calls in its lifespan (see
-docs/architecture.md, "Refine seam").
+`build_refiner(settings.refine, redis, lift_file)` is what the serving app calls in its lifespan
+(see docs/architecture.md, "Refine seam").
 """
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from serving.refine.breaker import CircuitBreaker
@@ -16,18 +17,14 @@ from serving.refine.settings import RefineSettings
 from serving.refine.stage import LLMRefiner
 
 
-def refine_settings(settings: RefineSettings | None = None) -> RefineSettings:
-    """The given settings (the service's Settings is a RefineSettings), else the environment's."""
-    return settings if settings is not None else RefineSettings()
-
-
-def build_refiner(settings: RefineSettings | None = None, redis: Any = None) -> Refiner | None:
+def build_refiner(
+    settings: RefineSettings, redis: Any = None, lift_file: Path | None = None
+) -> Refiner | None:
     """The refiner, or None when no LLM is configured (INTENTREC_LLM_BASE_URL unset).
 
-    `settings`: RefineSettings or the service's Settings (a subclass); None: the environment.
-    `redis`: a `redis.asyncio.Redis` for the result cache (None: no cache).
+    `redis`: a `redis.asyncio.Redis` for the result cache (None: no cache). `lift_file`: the
+    measured lift `refine=auto` goes by (`RefineSettings.lift_file`; None: `auto` stays off).
     """
-    settings = refine_settings(settings)
     if not settings.llm_base_url:
         return None
     client = LLMClient(
@@ -47,7 +44,7 @@ def build_refiner(settings: RefineSettings | None = None, redis: Any = None) -> 
         else None
     )
     breaker = CircuitBreaker(settings.refine_breaker_failures, settings.refine_breaker_reset_s)
-    return LLMRefiner(settings, client, cache, breaker)
+    return LLMRefiner(settings, client, cache, breaker, lift_file)
 
 
-__all__ = ["LLMRefiner", "RefineSettings", "build_refiner", "refine_settings"]
+__all__ = ["LLMRefiner", "RefineSettings", "build_refiner"]

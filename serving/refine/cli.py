@@ -21,10 +21,9 @@ llm_app = typer.Typer(
 )
 
 
-def _settings(**overrides: Any) -> Any:
-    from serving.refine.settings import RefineSettings
-
-    return RefineSettings(**{k: v for k, v in overrides.items() if v is not None})
+def _given(overrides: dict[str, Any]) -> dict[str, Any]:
+    """The options given on the command line; the others come from the environment."""
+    return {k: v for k, v in overrides.items() if v is not None}
 
 
 @llm_app.command("serve")
@@ -51,18 +50,24 @@ def serve_command(
     from rich.console import Console
 
     from serving.refine.server import SERVED_NAME, EmbeddedLLMServer, LLMServerError
+    from serving.refine.settings import LLMServerSettings, RefineSettings
 
     console = Console(stderr=True)
     kv = int(kv_cache_gb * (1 << 30)) if kv_cache_gb else None
-    settings = _settings(
-        llm_host=host,
-        llm_port=port,
-        data_dir=data_dir,
-        llm_kv_cache_bytes=kv,
-        llm_dtype=dtype,
-        llm_cpus=cpus,
+    settings = LLMServerSettings(
+        **_given(
+            {
+                "llm_host": host,
+                "llm_port": port,
+                "data_dir": data_dir,
+                "llm_kv_cache_bytes": kv,
+                "llm_dtype": dtype,
+                "llm_cpus": cpus,
+            }
+        )
     )
-    server = EmbeddedLLMServer(settings, log_path=log_file)
+    max_logprobs = RefineSettings().refine_top_logprobs
+    server = EmbeddedLLMServer(settings, log_path=log_file, max_logprobs=max_logprobs)
     began = time.monotonic()
     dtype = server.dtype
     try:
@@ -124,10 +129,20 @@ def evaluate_refine_command(
 
     from serving.refine.evaluate import EvalConfig, evaluate_refine
     from serving.refine.lift import write_lift as record_lift
+    from serving.refine.settings import RefineSettings
+    from serving.settings import Settings
 
-    settings = _settings(
-        llm_base_url=llm, llm_model=llm_model, refine_blend=blend, refine_lift_file=lift_file
+    settings = RefineSettings(
+        **_given(
+            {
+                "llm_base_url": llm,
+                "llm_model": llm_model,
+                "refine_blend": blend,
+                "refine_lift_file": lift_file,
+            }
+        )
     )
+    lift_path = settings.lift_file(Settings().data_dir)  # where the service reads it
     config = EvalConfig(
         bundle=bundle, data=data, users=users, mode=mode, seed=seed, refine_all=refine_all
     )
@@ -141,10 +156,8 @@ def evaluate_refine_command(
         )
     if write_lift:
         keep = ("lift_ndcg10", "bundle", "users", "blend", "measured_at", "metrics")
-        record_lift(
-            settings.lift_file, settings.llm_model, mode.value, {k: report[k] for k in keep}
-        )
-        report["lift_file"] = str(settings.lift_file)
+        record_lift(lift_path, settings.llm_model, mode.value, {k: report[k] for k in keep})
+        report["lift_file"] = str(lift_path)
     if as_json:
         typer.echo(json.dumps(report))
         return
@@ -228,22 +241,26 @@ def bench_refine_command(
 
     from serving.refine.bench import bench_refine
     from serving.refine.server import SERVED_NAME, EmbeddedLLMServer, cpu_model
+    from serving.refine.settings import LLMServerSettings, RefineSettings
 
     console = Console(stderr=True)
-    settings = _settings(llm_base_url=llm, llm_model=llm_model)
+    settings = RefineSettings(**_given({"llm_base_url": llm, "llm_model": llm_model}))
     catalog = _bench_catalog(bundle)
     server = None
     served_by = {"llm_server": "external", "llm_dtype": "unknown (external server)"}
     if settings.llm_base_url is None:
-        log_file = settings.data_dir / "llm" / "bench-vllm.log"
+        server_settings = LLMServerSettings()
+        log_file = server_settings.data_dir / "llm" / "bench-vllm.log"
         log_file.parent.mkdir(parents=True, exist_ok=True)
-        server = EmbeddedLLMServer(settings, log_path=log_file)
+        server = EmbeddedLLMServer(
+            server_settings, log_path=log_file, max_logprobs=settings.refine_top_logprobs
+        )
         dtype = server.dtype
         served_by = {
             "llm_server": "embedded",
             "llm_dtype": dtype.dtype,
             "llm_dtype_reason": dtype.reason,
-            "llm_cpus": settings.llm_cpus or "vLLM's own binding",
+            "llm_cpus": server_settings.llm_cpus or "vLLM's own binding",
             "cpu": cpu_model(),
         }
         console.print(

@@ -22,6 +22,22 @@ class RefinePolicy(StrEnum):
     AUTO = "auto"
 
 
+class Degraded(StrEnum):
+    """Why an answer is not the full pipeline's: the response's `degraded` list."""
+
+    COLD_START = "cold_start"  # no usable history: popularity answered
+    HISTORY_STORE_UNAVAILABLE = "history_store_unavailable"
+    HISTORY_SKIPPED_BUDGET = "history_skipped_budget"
+    ENCODE_SKIPPED_BUDGET = "encode_skipped_budget"  # popularity answered
+    REFINE_UNAVAILABLE = "refine_unavailable"  # refine=on without a configured LLM
+    REFINE_SKIPPED_BUDGET = "refine_skipped_budget"
+    REFINE_TIMEOUT = "refine_timeout"
+    REFINE_ERROR = "refine_error"
+    REFINE_INVALID_OUTPUT = "refine_invalid_output"
+    REFINE_BREAKER_OPEN = "refine_breaker_open"
+    REFINE_SHED = "refine_shed"  # too many LLM calls in flight
+
+
 @dataclass(frozen=True, slots=True)
 class Candidate:
     item_id: int  # internal id in the bundle
@@ -36,7 +52,7 @@ class RefineOutcome:
     candidates: list[Candidate]  # a permutation of the input; positions < fixed_top never move
     refined: bool
     from_cache: bool = False
-    degraded: list[str] = field(default_factory=list)
+    degraded: list[Degraded] = field(default_factory=list)
     elapsed_ms: float = 0.0
 
 

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import httpx
 
-from serving.refine.settings import LLMDtype, RefineSettings
+from serving.refine.settings import LLMDtype, LLMServerSettings
 
 log = logging.getLogger(__name__)
 
@@ -82,7 +82,7 @@ def choose_dtype(requested: LLMDtype, flags: frozenset[str]) -> DtypeChoice:
     )
 
 
-def llm_python(settings: RefineSettings) -> Path:
+def llm_python(settings: LLMServerSettings) -> Path:
     """The python that has vLLM: the setting, else the repo's `.venv-llm`, else this one."""
     candidates = [settings.llm_python] if settings.llm_python else []
     candidates += [
@@ -124,7 +124,7 @@ def _gguf_path(python: Path) -> Path:
     return path
 
 
-def ensure_model(settings: RefineSettings, python: Path | None = None) -> Path:
+def ensure_model(settings: LLMServerSettings, python: Path | None = None) -> Path:
     """The Hugging Face folder of the embedded model, converted once under DATA_DIR/llm/."""
     out_dir = settings.data_dir / "llm" / _MODEL_FOLDER
     if (out_dir / "config.json").is_file() and (out_dir / "model.safetensors").is_file():
@@ -147,8 +147,10 @@ def ensure_model(settings: RefineSettings, python: Path | None = None) -> Path:
 class EmbeddedLLMServer:
     """`python -m vllm.entrypoints.openai.api_server` as a child process (own process group)."""
 
-    settings: RefineSettings
+    settings: LLMServerSettings
     log_path: Path | None = None
+    # The refine stage's INTENTREC_REFINE_TOP_LOGPROBS: vLLM refuses asks above its limit.
+    max_logprobs: int = 20
     process: subprocess.Popen[bytes] | None = field(default=None, init=False)
 
     @property
@@ -176,7 +178,7 @@ class EmbeddedLLMServer:
             # No graph capture: starts in ~35 s instead of ~145 s with the same per-call latency.
             "--enforce-eager",
             "--enable-prefix-caching",
-            "--max-logprobs", str(max(s.refine_top_logprobs, 20)),
+            "--max-logprobs", str(max(self.max_logprobs, 20)),
             "--disable-uvicorn-access-log",
         ]  # fmt: skip
 
@@ -250,9 +252,9 @@ class EmbeddedLLMServer:
         self.stop()
 
 
-def vllm_installed(settings: RefineSettings | None = None) -> bool:
+def vllm_installed(settings: LLMServerSettings | None = None) -> bool:
     try:
-        llm_python(settings or RefineSettings())
+        llm_python(settings or LLMServerSettings())
     except LLMServerError:
         return False
     return True

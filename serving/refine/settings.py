@@ -1,4 +1,8 @@
-"""Settings of the LLM refine stage and its embedded server (env prefix INTENTREC_)."""
+"""Settings of the LLM refine stage and of the embedded LLM server (env prefix INTENTREC_).
+
+Two classes: the service holds a `RefineSettings` (serving.settings.Settings.refine); the
+embedded server (`intentrec llm serve`, the stack) reads `LLMServerSettings`.
+"""
 
 from __future__ import annotations
 
@@ -18,6 +22,8 @@ class LLMDtype(StrEnum):
 
 
 class RefineSettings(BaseSettings):
+    """The refine stage: which LLM to ask, what to show it, and its deadlines and limits."""
+
     model_config = SettingsConfigDict(env_prefix="INTENTREC_", extra="ignore")
 
     # No base URL means no refiner (unless the embedded server is started and sets it).
@@ -53,27 +59,13 @@ class RefineSettings(BaseSettings):
     refine_breaker_failures: int = Field(3, ge=1)  # consecutive failures that open the breaker
     refine_breaker_reset_s: float = Field(5.0, gt=0.0)  # open time before one probe call
 
+    # Below this much of the request's budget left, the pipeline does not call the stage.
+    refine_min_ms: float = Field(5.0, ge=0)
+
     refine_cache_ttl_s: int = Field(3600, ge=1)
     # JSON written by `intentrec evaluate-refine`; `refine=auto` reads the lift from it.
+    # None: refine_lift.json in the data directory (`lift_file`).
     refine_lift_file: Path | None = None
-
-    # Embedded server (`intentrec llm serve`).
-    data_dir: Path = Path(".intentrec")  # same default as the service: converted models go here
-    llm_python: Path | None = (
-        None  # python of the environment holding vllm (scripts/install-llm.sh)
-    )
-    llm_host: str = "127.0.0.1"
-    llm_port: int = Field(8001, ge=1, le=65535)  # the stack's LLM port too: API 8000, LLM 8001
-    llm_kv_cache_bytes: int = Field(1 << 30, ge=1 << 26)
-    llm_max_model_len: int = Field(2048, ge=256)
-    llm_start_timeout_s: float = Field(300.0, gt=0.0)
-    # `auto`: bfloat16 where the CPU computes it natively (avx512_bf16 / amx_bf16), float32
-    # elsewhere: without native support vLLM falls back to plain torch linear layers in bfloat16,
-    # about 5x slower than float32 (docs/benchmarks.md).
-    llm_dtype: LLMDtype = LLMDtype.AUTO
-    # CPUs the embedded server runs on (a `taskset` list such as `1` or `2-3`); None: vLLM binds
-    # its worker to one CPU itself and leaves the others to the API.
-    llm_cpus: str | None = Field(None, pattern=r"^\d+(-\d+)?(,\d+(-\d+)?)*$")
 
     @model_validator(mode="after")
     def _check(self) -> RefineSettings:
@@ -90,6 +82,29 @@ class RefineSettings(BaseSettings):
             )
         return self
 
-    @property
-    def lift_file(self) -> Path:
-        return self.refine_lift_file or self.data_dir / "refine_lift.json"
+    def lift_file(self, data_dir: Path) -> Path:
+        """Where the measured lift is read and written."""
+        return self.refine_lift_file or data_dir / "refine_lift.json"
+
+
+class LLMServerSettings(BaseSettings):
+    """The embedded LLM server (`intentrec llm serve`, the stack's LLM)."""
+
+    model_config = SettingsConfigDict(env_prefix="INTENTREC_", extra="ignore")
+
+    data_dir: Path = Path(".intentrec")  # same default as the service: converted models go here
+    llm_python: Path | None = (
+        None  # python of the environment holding vllm (scripts/install-llm.sh)
+    )
+    llm_host: str = "127.0.0.1"
+    llm_port: int = Field(8001, ge=1, le=65535)  # the stack's LLM port too: API 8000, LLM 8001
+    llm_kv_cache_bytes: int = Field(1 << 30, ge=1 << 26)
+    llm_max_model_len: int = Field(2048, ge=256)
+    llm_start_timeout_s: float = Field(300.0, gt=0.0)
+    # `auto`: bfloat16 where the CPU computes it natively (avx512_bf16 / amx_bf16), float32
+    # elsewhere: without native support vLLM falls back to plain torch linear layers in bfloat16,
+    # about 5x slower than float32 (docs/benchmarks.md).
+    llm_dtype: LLMDtype = LLMDtype.AUTO
+    # CPUs the embedded server runs on (a `taskset` list such as `1` or `2-3`); None: vLLM binds
+    # its worker to one CPU itself and leaves the others to the API.
+    llm_cpus: str | None = Field(None, pattern=r"^\d+(-\d+)?(,\d+(-\d+)?)*$")

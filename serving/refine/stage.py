@@ -16,12 +16,14 @@ import time
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 from serving.refine.breaker import CircuitBreaker
 from serving.refine.cache import RefineCache, cache_key
 from serving.refine.client import LLMClient, LLMError
 from serving.refine.contract import (
     Candidate,
+    Degraded,
     RefineMode,
     RefineOutcome,
     RefinePolicy,
@@ -40,13 +42,6 @@ from serving.refine.prompt import id_list_schema, refine_prompt
 from serving.refine.settings import RefineSettings
 
 log = logging.getLogger(__name__)
-
-TIMEOUT = "refine_timeout"
-ERROR = "refine_error"
-INVALID = "refine_invalid_output"
-BREAKER_OPEN = "refine_breaker_open"
-SHED = "refine_shed"
-SKIPPED_BUDGET = "refine_skipped_budget"
 
 
 class InvalidOutput(Exception):
@@ -93,14 +88,17 @@ class LLMRefiner:
         client: LLMClient,
         cache: RefineCache | None = None,
         breaker: CircuitBreaker | None = None,
+        lift_file: Path | None = None,
     ) -> None:
+        """`lift_file`: the measured lift `refine=auto` goes by; None: no evidence, no refine."""
         self.settings = settings
         self.client = client
         self.cache = cache
         self.breaker = breaker or CircuitBreaker(
             settings.refine_breaker_failures, settings.refine_breaker_reset_s
         )
-        self.lift = read_lift(settings.lift_file, settings.llm_model, settings.refine_mode.value)
+        mode = settings.refine_mode.value
+        self.lift = read_lift(lift_file, settings.llm_model, mode) if lift_file else None
         self.counters: Counter[str] = Counter()  # outcomes, for metrics and the evaluation
         self._calls: dict[str, asyncio.Task[Answer]] = {}  # running LLM calls by cache key
         self._waiters: Counter[str] = Counter()
@@ -132,7 +130,9 @@ class LLMRefiner:
             outcome = await self._refine(model_version, history, candidates, deadline, mode)
         except Exception:  # the contract: never raise, degrade
             log.exception("refine failed unexpectedly")
-            outcome = RefineOutcome(list(candidates), refined=False, degraded=[ERROR])
+            outcome = RefineOutcome(
+                list(candidates), refined=False, degraded=[Degraded.REFINE_ERROR]
+            )
         outcome.elapsed_ms = (time.perf_counter() - started) * 1000.0
         self.counters[_outcome_name(outcome)] += 1
         return outcome
@@ -156,7 +156,7 @@ class LLMRefiner:
         if len(tail) < 2:
             return RefineOutcome(list(candidates), refined=False)
 
-        def degraded(reason: str) -> RefineOutcome:
+        def degraded(reason: Degraded) -> RefineOutcome:
             return RefineOutcome(list(candidates), refined=False, degraded=[reason])
 
         key = cache_key(
@@ -180,11 +180,11 @@ class LLMRefiner:
         call = self._calls.get(key)
         if call is None:
             if (deadline - time.perf_counter()) * 1000.0 < s.refine_min_call_ms:
-                return degraded(SKIPPED_BUDGET)
+                return degraded(Degraded.REFINE_SKIPPED_BUDGET)
             if len(self._calls) >= s.refine_max_in_flight:
-                return degraded(SHED)
+                return degraded(Degraded.REFINE_SHED)
             if not self.breaker.allow():
-                return degraded(BREAKER_OPEN)
+                return degraded(Degraded.REFINE_BREAKER_OPEN)
             call = self._start_call(key, mode, history, tail, candidates)
 
         self._waiters[key] += 1
@@ -192,16 +192,17 @@ class LLMRefiner:
             # asyncio.wait returns at the deadline without cancelling (and waiting for) the call.
             await asyncio.wait({call}, timeout=max(0.0, deadline - time.perf_counter()))
             if not call.done():
-                return degraded(TIMEOUT)
+                return degraded(Degraded.REFINE_TIMEOUT)
             answer = call.result()
         except asyncio.CancelledError:
             if call.cancelled() and not _cancelling():
-                return degraded(ERROR)  # the call was cancelled by shutdown, not this request
+                # The call was cancelled by shutdown, not this request.
+                return degraded(Degraded.REFINE_ERROR)
             raise
         except LLMError:
-            return degraded(ERROR)
+            return degraded(Degraded.REFINE_ERROR)
         except InvalidOutput:
-            return degraded(INVALID)
+            return degraded(Degraded.REFINE_INVALID_OUTPUT)
         finally:
             self._waiters[key] -= 1
             if self._waiters[key] <= 0:

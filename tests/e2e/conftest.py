@@ -18,7 +18,6 @@ import uvicorn
 
 from models_export.bundle import resolve_bundle, switch_current
 from serving.app import create_app
-from serving.http_protocol import HTTP_PROTOCOL
 from serving.settings import Settings
 
 
@@ -97,7 +96,6 @@ class LiveServer:
             port=self.port,
             log_level="warning",
             access_log=False,
-            http=HTTP_PROTOCOL,
         )
         self.server = uvicorn.Server(config)
         self.thread = threading.Thread(target=self.server.run, daemon=True)

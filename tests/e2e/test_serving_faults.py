@@ -13,6 +13,7 @@ import pytest
 import redis
 
 from models_export.bundle import load_bundle
+from serving.refine.settings import RefineSettings
 from tests.e2e.conftest import switch_to
 
 
@@ -183,7 +184,8 @@ def test_a_dead_llm_server_degrades_refine_not_the_answer(start_server, catalog)
         sock.bind(("127.0.0.1", 0))
         dead = f"http://127.0.0.1:{sock.getsockname()[1]}/v1"
     history = [catalog.external_ids[i] for i in (1, 2, 3)]
-    with start_server(llm_base_url=dead, llm_model="none") as live, live.client() as client:
+    refine = RefineSettings(llm_base_url=dead, llm_model="none")
+    with start_server(refine=refine) as live, live.client() as client:
         assert client.get("/readyz").json()["refine"] == "available"
         body = client.post(
             "/recommend", json={"history": history, "k": 10, "refine": "on", "budget_ms": 200}

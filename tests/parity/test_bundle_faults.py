@@ -17,9 +17,9 @@ from models_export.bundle import (
     BundleError,
     load_bundle,
     load_manifest,
+    read_index,
     switch_current,
 )
-from models_export.index import read_index
 from models_export.verify import open_encoder, verify_bundle
 
 

@@ -7,7 +7,8 @@ import pytest
 import torch
 
 from models_export.bundle import load_bundle
-from models_export.index import IndexSettings, build_index, recall_at, search_intents
+from models_export.index import search_intents
+from models_export.index_build import IndexSettings, build_index, recall_at
 from models_export.onnx_export import INPUT_NAME, OUTPUT_NAME, PARITY_TOLERANCE
 from models_export.verify import open_encoder, verify_bundle
 from training.checkpoint import load_model

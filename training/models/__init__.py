@@ -5,9 +5,10 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
-from training.models.base import EncoderConfig, SequenceEncoder, max_intent_scores
-from training.models.disen import DisenConfig, DisenSeq
-from training.models.sasrec import SASRec, SASRecConfig
+from training.config import DisenConfig, EncoderConfig, SASRecConfig
+from training.models.base import SequenceEncoder, max_intent_scores
+from training.models.disen import DisenSeq
+from training.models.sasrec import SASRec
 
 ARCHITECTURES: dict[str, tuple[type[EncoderConfig], type[SequenceEncoder]]] = {
     "sasrec": (SASRecConfig, SASRec),
@@ -40,8 +41,8 @@ def model_config(config: dict[str, Any]) -> EncoderConfig:
     unknown = sorted(set(config) - known)
     if unknown:
         raise ValueError(f"model config for {arch!r} has unknown keys: {unknown}")
-    if "n_items" not in config:
-        raise ValueError("model config lacks 'n_items'")
+    if config.get("n_items", 0) < 1:
+        raise ValueError("model config needs 'n_items' >= 1 (the catalog size)")
     return config_cls(**config)
 
 

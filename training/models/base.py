@@ -9,39 +9,12 @@ and sequence axes.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 from typing import Any, ClassVar
 
 import torch
 from torch import Tensor, nn
 
-
-@dataclass
-class EncoderConfig:
-    """Hyper-parameters common to every encoder; `asdict()` of a subclass goes into checkpoints."""
-
-    n_items: int
-    dim: int = 64
-    layers: int = 2
-    heads: int = 1
-    dropout: float = 0.2
-    max_len: int = 50
-    arch: str = ""
-
-    def __post_init__(self) -> None:
-        problems = []
-        if self.n_items < 1:
-            problems.append(f"n_items must be >= 1, got {self.n_items}")
-        if self.dim < 1 or self.heads < 1 or self.dim % self.heads:
-            problems.append(f"dim ({self.dim}) must be a positive multiple of heads ({self.heads})")
-        if self.layers < 0:
-            problems.append(f"layers must be >= 0, got {self.layers}")
-        if not 0.0 <= self.dropout < 1.0:
-            problems.append(f"dropout must be in [0, 1), got {self.dropout}")
-        if self.max_len < 1:
-            problems.append(f"max_len must be >= 1, got {self.max_len}")
-        if problems:
-            raise ValueError("invalid model config: " + "; ".join(problems))
+from training.config import EncoderConfig
 
 
 def positions(item_seq: Tensor, max_len: int) -> Tensor:

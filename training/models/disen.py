@@ -23,30 +23,14 @@ The score of item i is max_k <phi^(k), e_i> with the tied item embedding table.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import ClassVar
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from training.models.base import EncoderConfig, SequenceEncoder, attention_mask, positions
-
-
-@dataclass
-class DisenConfig(EncoderConfig):
-    arch: str = "disen"
-    intents: int = 4
-    temperature: float = 0.1
-
-    def __post_init__(self) -> None:
-        super().__post_init__()
-        if self.intents < 1:
-            raise ValueError(f"invalid model config: intents must be >= 1, got {self.intents}")
-        if self.temperature <= 0:
-            raise ValueError(
-                f"invalid model config: temperature must be > 0, got {self.temperature}"
-            )
+from training.config import DisenConfig
+from training.models.base import SequenceEncoder, attention_mask, positions
 
 
 class DisenSeq(SequenceEncoder):

@@ -2,17 +2,12 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import ClassVar
 
 from torch import Tensor
 
-from training.models.base import EncoderConfig, SequenceEncoder
-
-
-@dataclass
-class SASRecConfig(EncoderConfig):
-    arch: str = "sasrec"
+from training.config import SASRecConfig
+from training.models.base import SequenceEncoder
 
 
 class SASRec(SequenceEncoder):

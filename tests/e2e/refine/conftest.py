@@ -35,7 +35,7 @@ from serving.refine import LLMRefiner, build_refiner
 from serving.refine.client import LLMClient
 from serving.refine.contract import Candidate, RefineMode
 from serving.refine.server import SERVED_NAME, EmbeddedLLMServer, LLMServerError, llm_python
-from serving.refine.settings import RefineSettings
+from serving.refine.settings import LLMServerSettings, RefineSettings
 from serving.refine.stage import InvalidOutput, ask_llm
 from tests.e2e.refine.speed import LLMSpeed
 
@@ -63,18 +63,21 @@ def catalog() -> list[Candidate]:
 
 
 @pytest.fixture(scope="session")
-def llm_settings(tmp_path_factory: pytest.TempPathFactory) -> RefineSettings:
-    base = RefineSettings(
-        data_dir=MODEL_CACHE,
-        llm_port=_free_port(),
-        llm_base_url=None,
-        refine_lift_file=tmp_path_factory.mktemp("llm-data") / "lift.json",
-    )
+def llm_server_settings() -> LLMServerSettings:
+    settings = LLMServerSettings(data_dir=MODEL_CACHE, llm_port=_free_port())
     try:
-        llm_python(base)
+        llm_python(settings)
     except LLMServerError as exc:
         pytest.skip(f"the `llm` group is not installed: {exc}")
-    return base.model_copy(update={"llm_base_url": f"http://127.0.0.1:{base.llm_port}/v1"})
+    return settings
+
+
+@pytest.fixture(scope="session")
+def llm_settings(llm_server_settings: LLMServerSettings) -> RefineSettings:
+    """The refine stage's settings, pointed at the embedded server."""
+    return RefineSettings(
+        llm_base_url=f"http://127.0.0.1:{llm_server_settings.llm_port}/v1", llm_model=SERVED_NAME
+    )
 
 
 @pytest.fixture(scope="session")
@@ -99,10 +102,14 @@ def slowed_cpus() -> Iterator[str | None]:
 
 @pytest.fixture(scope="session")
 def llm_server(
-    llm_settings: RefineSettings, slowed_cpus: str | None, tmp_path_factory: pytest.TempPathFactory
+    llm_server_settings: LLMServerSettings,
+    llm_settings: RefineSettings,
+    slowed_cpus: str | None,
+    tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[EmbeddedLLMServer]:
     server = EmbeddedLLMServer(
-        llm_settings.model_copy(update={"llm_cpus": slowed_cpus}),
+        llm_server_settings.model_copy(update={"llm_cpus": slowed_cpus}),
+        max_logprobs=llm_settings.refine_top_logprobs,
         log_path=tmp_path_factory.mktemp("llm-log") / "vllm.log",
     )
     server.start()
@@ -114,13 +121,15 @@ def llm_server(
 
 
 @pytest.fixture(scope="session")
-def llm_speed(llm_server: EmbeddedLLMServer, catalog: list[Candidate]) -> LLMSpeed:
+def llm_speed(
+    llm_server: EmbeddedLLMServer, llm_settings: RefineSettings, catalog: list[Candidate]
+) -> LLMSpeed:
     """Warm the server up, then time score and generate calls on prompts shaped like the tests'
     (default settings, 10 history items, 20 candidates), each for a history no test uses."""
 
     async def measure() -> LLMSpeed:
-        settings = llm_server.settings
-        client = LLMClient(settings.llm_base_url or llm_server.base_url, SERVED_NAME, timeout_s=900)
+        settings = llm_settings
+        client = LLMClient(llm_server.base_url, SERVED_NAME, timeout_s=900)
         began = time.perf_counter()
         await _warm_up(client, catalog)
         first_call_ms = (time.perf_counter() - began) * 1000
@@ -158,22 +167,22 @@ def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
 @pytest.fixture
 async def make_refiner(
-    llm_server: EmbeddedLLMServer, llm_speed: LLMSpeed, redis_url: str, tmp_path: Path
+    llm_server: EmbeddedLLMServer,
+    llm_settings: RefineSettings,
+    llm_speed: LLMSpeed,
+    redis_url: str,
+    tmp_path: Path,
 ) -> AsyncIterator:
     """Builds refiners on the real server and a real redis-server; closes them afterwards.
     A call may take as long as `llm_speed` says the model needs, unless a test says otherwise."""
     made: list[tuple[LLMRefiner, aioredis.Redis]] = []
 
     def make(**overrides: object) -> LLMRefiner:
-        settings = llm_server.settings.model_copy(
-            update={
-                "refine_lift_file": tmp_path / "lift.json",
-                "refine_call_timeout_s": llm_speed.call_timeout_s,
-                **overrides,
-            }
+        settings = llm_settings.model_copy(
+            update={"refine_call_timeout_s": llm_speed.call_timeout_s, **overrides}
         )
         redis = aioredis.from_url(redis_url)
-        refiner = build_refiner(settings, redis)
+        refiner = build_refiner(settings, redis, tmp_path / "lift.json")
         assert isinstance(refiner, LLMRefiner)
         made.append((refiner, redis))
         return refiner

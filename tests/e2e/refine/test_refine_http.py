@@ -8,6 +8,7 @@ import httpx
 import pytest
 
 from serving.refine.server import EmbeddedLLMServer
+from serving.refine.settings import RefineSettings
 from tests.e2e.refine.speed import LLMSpeed
 
 pytestmark = [pytest.mark.llm, pytest.mark.slow]
@@ -21,9 +22,11 @@ def test_recommend_refines_below_the_top_5_and_degrades_under_a_tight_budget(
 ) -> None:
     with (
         start_server(
-            llm_base_url=llm_server.base_url,
-            llm_model="smollm2",
-            refine_call_timeout_s=llm_speed.call_timeout_s,
+            refine=RefineSettings(
+                llm_base_url=llm_server.base_url,
+                llm_model="smollm2",
+                refine_call_timeout_s=llm_speed.call_timeout_s,
+            )
         ) as server,
         httpx.Client(base_url=server.url, timeout=60.0) as http,
     ):

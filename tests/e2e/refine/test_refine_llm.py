@@ -12,8 +12,7 @@ import time
 
 import pytest
 
-from serving.refine.contract import Candidate, RefineMode, RefineOutcome
-from serving.refine.stage import SHED, SKIPPED_BUDGET, TIMEOUT
+from serving.refine.contract import Candidate, Degraded, RefineMode, RefineOutcome
 from tests.e2e.refine.speed import LLMSpeed
 
 pytestmark = [pytest.mark.llm, pytest.mark.slow]
@@ -92,7 +91,7 @@ async def test_a_budget_below_the_llm_latency_times_out_in_time_then_serves_from
             model_version="v1", history=history, candidates=candidates, remaining_ms=budget_ms
         )
         elapsed.append((time.perf_counter() - started) * 1000)
-        assert outcome.degraded == [TIMEOUT]
+        assert outcome.degraded == [Degraded.REFINE_TIMEOUT]
         assert not outcome.refined and outcome.candidates == candidates
     # The median of three: the shared 2-core machine sometimes deschedules the whole process
     # for tens of ms, which no deadline in the code can prevent; a late refiner fails all three.
@@ -116,7 +115,7 @@ async def test_too_little_budget_skips_without_calling(
     outcome = await refiner.refine(
         model_version="v1", history=history, candidates=candidates, remaining_ms=30
     )
-    assert outcome.degraded == [SKIPPED_BUDGET]
+    assert outcome.degraded == [Degraded.REFINE_SKIPPED_BUDGET]
     assert refiner.in_flight == 0
 
 
@@ -140,6 +139,6 @@ async def test_calls_beyond_the_cap_are_shed_not_queued(
     # than waiting for a slot.
     results = await asyncio.gather(*(one(500 + 40 * i) for i in range(6)))
     outcomes = [r.degraded[0] if r.degraded else "refined" for r in results]
-    assert (outcomes.count("refined"), outcomes.count(SHED)) == (2, 4), outcomes
-    shed_ms = [r.elapsed_ms for r in results if r.degraded == [SHED]]
+    assert (outcomes.count("refined"), outcomes.count(Degraded.REFINE_SHED)) == (2, 4), outcomes
+    shed_ms = [r.elapsed_ms for r in results if r.degraded == [Degraded.REFINE_SHED]]
     assert max(shed_ms) < llm_speed.fastest_ms, shed_ms  # answered without waiting for a call

@@ -10,9 +10,8 @@ import time
 import pytest
 
 from serving.refine.breaker import BreakerState
-from serving.refine.contract import Candidate
+from serving.refine.contract import Candidate, Degraded
 from serving.refine.server import EmbeddedLLMServer
-from serving.refine.stage import BREAKER_OPEN, ERROR
 from tests.e2e.refine.speed import LLMSpeed
 
 pytestmark = [pytest.mark.llm, pytest.mark.slow]
@@ -41,12 +40,12 @@ async def test_stopped_server_gives_refine_error_opens_the_breaker_and_closes_on
         for start in (700, 740):
             began = time.perf_counter()
             outcome = await refiner.refine(**request(start))
-            assert outcome.degraded == [ERROR]
+            assert outcome.degraded == [Degraded.REFINE_ERROR]
             assert outcome.candidates == request(start)["candidates"]
             assert (time.perf_counter() - began) * 1000 <= 2_000 + 5
         assert refiner.breaker.state is BreakerState.OPEN
         outcome = await refiner.refine(**request(780))
-        assert outcome.degraded == [BREAKER_OPEN]
+        assert outcome.degraded == [Degraded.REFINE_BREAKER_OPEN]
     finally:
         llm_server.start()
         llm_server.wait_ready()

@@ -8,15 +8,13 @@ import numpy as np
 import pytest
 
 from models_export.bench import synthetic_catalog
-from models_export.index import (
+from models_export.bundle import read_index
+from models_export.index import merge_by_max, search_intents, to_device
+from models_export.index_build import (
     IndexSettings,
     build_flat,
     build_index,
-    merge_by_max,
-    read_index,
     recall_at,
-    search_intents,
-    to_device,
     write_index,
 )
 

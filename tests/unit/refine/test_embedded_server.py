@@ -13,7 +13,7 @@ from serving.refine.server import (
     cpu_flags,
     cpu_model,
 )
-from serving.refine.settings import LLMDtype, RefineSettings
+from serving.refine.settings import LLMDtype, LLMServerSettings
 
 # The two CPUs of this machine kind (AVX2-only AMD EPYC, Intel Xeon with AVX-512 bf16 but no
 # AMX), and one with AMX.
@@ -55,27 +55,36 @@ def test_cpu_facts_are_read_from_cpuinfo(tmp_path: Path) -> None:
 
 def test_the_dtype_setting_comes_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("INTENTREC_LLM_DTYPE", "float32")
-    assert RefineSettings().llm_dtype is LLMDtype.FLOAT32
+    assert LLMServerSettings().llm_dtype is LLMDtype.FLOAT32
     monkeypatch.setenv("INTENTREC_LLM_DTYPE", "float16")
     with pytest.raises(ValidationError, match="llm_dtype"):
-        RefineSettings()
+        LLMServerSettings()
 
 
 def test_the_command_carries_the_dtype_and_the_pinning() -> None:
     python, model = Path("/venv/bin/python"), Path("/models/smollm2")
-    free = EmbeddedLLMServer(RefineSettings(llm_dtype=LLMDtype.FLOAT32)).command(python, model)
+    free = EmbeddedLLMServer(LLMServerSettings(llm_dtype=LLMDtype.FLOAT32)).command(python, model)
     assert free[0] == str(python)
     assert free[free.index("--dtype") + 1] == "float32"
-    pinned = EmbeddedLLMServer(RefineSettings(llm_cpus="1")).command(python, model)
+    pinned = EmbeddedLLMServer(LLMServerSettings(llm_cpus="1")).command(python, model)
     assert pinned[:4] == ["taskset", "-c", "1", str(python)]
+
+
+def test_the_server_allows_the_log_probabilities_the_refine_stage_asks_for() -> None:
+    python, model = Path("/venv/bin/python"), Path("/models/smollm2")
+    settings = LLMServerSettings()
+    wide = EmbeddedLLMServer(settings, max_logprobs=26).command(python, model)
+    assert wide[wide.index("--max-logprobs") + 1] == "26"
+    narrow = EmbeddedLLMServer(settings, max_logprobs=5).command(python, model)
+    assert narrow[narrow.index("--max-logprobs") + 1] == "20"  # never below vLLM's default
 
 
 @pytest.mark.parametrize("cpus", ["0", "1-3", "0,2", "0-1,4"])
 def test_cpu_lists_in_taskset_form_are_accepted(cpus: str) -> None:
-    assert RefineSettings(llm_cpus=cpus).llm_cpus == cpus
+    assert LLMServerSettings(llm_cpus=cpus).llm_cpus == cpus
 
 
 @pytest.mark.parametrize("cpus", ["", "one", "1;rm -rf /", "1-", "-1"])
 def test_other_cpu_lists_are_refused_by_name(cpus: str) -> None:
     with pytest.raises(ValidationError, match="llm_cpus"):
-        RefineSettings(llm_cpus=cpus)
+        LLMServerSettings(llm_cpus=cpus)

@@ -63,7 +63,7 @@ async def test_auto_policy_follows_the_lift_file(tmp_path: Path) -> None:
     settings = RefineSettings(llm_base_url="http://127.0.0.1:9/v1", refine_lift_file=lift_file)
 
     async def wants_auto() -> bool:
-        refiner = build_refiner(settings, None)
+        refiner = build_refiner(settings, None, settings.lift_file(tmp_path))
         assert refiner is not None
         try:
             return refiner.wants(RefinePolicy.AUTO)
@@ -83,23 +83,27 @@ async def test_auto_policy_follows_the_lift_file(tmp_path: Path) -> None:
 def test_the_service_settings_carry_the_refine_settings(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    from serving.refine import refine_settings
     from serving.settings import Settings
 
+    monkeypatch.setenv("INTENTREC_LLM_BASE_URL", "http://127.0.0.1:9/v1")
     monkeypatch.setenv("INTENTREC_REFINE_BLEND", "0.75")
-    service = Settings(llm_base_url="http://127.0.0.1:9/v1", refine_fixed_top=3)
-    settings = refine_settings(service)
-    assert settings is service
+    monkeypatch.setenv("INTENTREC_REFINE_FIXED_TOP", "3")
+    monkeypatch.setenv("INTENTREC_DATA_DIR", "/srv/intentrec")
+    settings = Settings().refine
     assert settings.llm_base_url == "http://127.0.0.1:9/v1"
     assert settings.refine_fixed_top == 3
     assert settings.llm_model == "smollm2"
     assert settings.refine_blend == 0.75
+    assert settings.lift_file(Settings().data_dir) == Path("/srv/intentrec/refine_lift.json")
 
 
-def test_service_settings_without_an_llm_url_build_no_refiner() -> None:
+def test_service_settings_without_an_llm_url_build_no_refiner(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     from serving.settings import Settings
 
-    assert build_refiner(Settings(llm_base_url=None), None) is None
+    monkeypatch.delenv("INTENTREC_LLM_BASE_URL", raising=False)
+    assert build_refiner(Settings().refine, None) is None
 
 
 def test_an_invalid_refine_setting_fails_the_service_at_start(
@@ -112,3 +116,16 @@ def test_an_invalid_refine_setting_fails_the_service_at_start(
     monkeypatch.setenv("INTENTREC_REFINE_BLEND", "7")
     with pytest.raises(ValidationError, match="refine_blend"):
         Settings()
+
+
+def test_a_refine_stage_that_cannot_be_imported_stops_the_service(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Forced: a None in sys.modules makes the import fail as a broken install would."""
+    import importlib
+    import sys
+
+    monkeypatch.setitem(sys.modules, "serving.refine", None)
+    monkeypatch.delitem(sys.modules, "serving.app", raising=False)
+    with pytest.raises(ImportError, match=r"serving\.refine"):
+        importlib.import_module("serving.app")

@@ -15,9 +15,9 @@ import httpx
 
 from serving.refine.breaker import BreakerState
 from serving.refine.client import LLMClient
-from serving.refine.contract import Candidate, RefineMode
+from serving.refine.contract import Candidate, Degraded, RefineMode
 from serving.refine.settings import RefineSettings
-from serving.refine.stage import BREAKER_OPEN, ERROR, INVALID, LLMRefiner
+from serving.refine.stage import LLMRefiner
 
 CANDIDATES = [Candidate(i, str(i), f"Movie {i}", "", 1.0 / i) for i in range(1, 21)]
 HISTORY = [Candidate(i, str(i), f"Seen {i}", "", 0.0) for i in range(100, 105)]
@@ -66,7 +66,7 @@ async def test_score_answer_with_labels_reorders_below_the_top() -> None:
 async def test_score_answer_without_any_label_is_invalid_output() -> None:
     r = refiner(lambda _: logprobs_answer({"The": -0.1, "Sure": -1.0}))
     outcome = await run(r)
-    assert outcome.degraded == [INVALID] and outcome.candidates == CANDIDATES
+    assert outcome.degraded == [Degraded.REFINE_INVALID_OUTPUT] and outcome.candidates == CANDIDATES
     assert r.breaker.state is BreakerState.CLOSED  # the server works; it is not its fault
 
 
@@ -74,7 +74,7 @@ async def test_generate_garbage_is_invalid_output() -> None:
     outcome = await run(
         refiner(lambda _: text_answer("I cannot rank movies.")), RefineMode.GENERATE
     )
-    assert outcome.degraded == [INVALID] and outcome.candidates == CANDIDATES
+    assert outcome.degraded == [Degraded.REFINE_INVALID_OUTPUT] and outcome.candidates == CANDIDATES
 
 
 async def test_generate_answer_is_repaired_into_a_permutation() -> None:
@@ -108,12 +108,12 @@ async def test_unreadable_bodies_and_error_statuses_are_errors_that_open_the_bre
             outcome = await r.refine(
                 model_version="v", history=HISTORY, candidates=CANDIDATES, remaining_ms=5_000
             )
-            assert outcome.degraded == [ERROR] and outcome.candidates == CANDIDATES
+            assert outcome.degraded == [Degraded.REFINE_ERROR] and outcome.candidates == CANDIDATES
         assert r.breaker.state is BreakerState.OPEN
         outcome = await r.refine(
             model_version="v", history=HISTORY, candidates=CANDIDATES, remaining_ms=5_000
         )
-        assert outcome.degraded == [BREAKER_OPEN]
+        assert outcome.degraded == [Degraded.REFINE_BREAKER_OPEN]
     finally:
         await r.aclose()
 

@@ -7,15 +7,14 @@ import math
 import pytest
 import torch
 
+from training.config import ObjectiveConfig
 from training.models import build_model
 from training.objectives import (
     DisenObjective,
-    ObjectiveConfig,
     build_objective,
     gather_columns,
     lambda_filter,
     s2s_losses,
-    sequence_window,
 )
 from training.objectives import _negatives_not_in as negatives_not_in
 
@@ -90,7 +89,7 @@ def test_bce_negatives_avoid_the_users_items() -> None:
 
 
 def test_disen_cuts_leave_items_on_both_sides_within_the_future_length() -> None:
-    objective = build_objective(model_config("disen"), {"future_len": 3})
+    objective = build_objective(model_config("disen"), ObjectiveConfig(future_len=3))
     assert isinstance(objective, DisenObjective)
     seqs = training_windows(objective.window, rows=64)
     cut, usable = objective.cuts(seqs)
@@ -103,15 +102,16 @@ def test_disen_cuts_leave_items_on_both_sides_within_the_future_length() -> None
 
 
 def test_sequence_window() -> None:
-    assert sequence_window(model_config("sasrec"), {}) == MAX_LEN + 1
-    assert sequence_window(model_config("disen"), {"future_len": 5}) == MAX_LEN + 5
+    assert build_objective(model_config("sasrec")).window == MAX_LEN + 1
+    disen = build_objective(model_config("disen"), ObjectiveConfig(future_len=5))
+    assert disen.window == MAX_LEN + 5
 
 
 def test_bad_objective_options_are_named() -> None:
     with pytest.raises(ValueError, match="loss"):
-        build_objective(model_config("sasrec"), {"loss": "hinge"})
+        build_objective(model_config("sasrec"), ObjectiveConfig(loss="hinge"))
     with pytest.raises(ValueError, match="s2s_lambda"):
-        build_objective(model_config("disen"), {"s2s_lambda": 0.0})
+        build_objective(model_config("disen"), ObjectiveConfig(s2s_lambda=0.0))
 
 
 CASES = [
@@ -131,7 +131,8 @@ def test_losses_are_finite_and_decrease(arch: str, options: dict) -> None:
     config = model_config(arch) | {"dropout": 0.0}
     model = build_model(config)
     objective = build_objective(
-        config, {"s2s_weight": 0.5, "s2s_lambda": 0.3, "future_len": 3} | options
+        config,
+        ObjectiveConfig(**({"s2s_weight": 0.5, "s2s_lambda": 0.3, "future_len": 3} | options)),
     )
     seqs = training_windows(objective.window)
     optimizer = torch.optim.Adam(model.parameters(), lr=5e-3)
@@ -159,7 +160,7 @@ def test_losses_are_finite_and_decrease(arch: str, options: dict) -> None:
 def test_batch_without_predictions_gives_a_zero_loss_with_a_graph(arch: str) -> None:
     config = model_config(arch)
     model = build_model(config)
-    objective = build_objective(config, {})
+    objective = build_objective(config)
     seqs = torch.zeros(4, objective.window, dtype=torch.long)
     seqs[:, -1] = 3  # one item each: nothing to predict, no cut possible
     loss, _ = objective(model, seqs)
@@ -169,18 +170,9 @@ def test_batch_without_predictions_gives_a_zero_loss_with_a_graph(arch: str) -> 
 
 def test_s2i_share_limits_predictions_but_keeps_the_cut() -> None:
     config = model_config("disen")
-    objective = build_objective(config, {"s2i_share": 0.25})
+    objective = build_objective(config, ObjectiveConfig(s2i_share=0.25))
     assert isinstance(objective, DisenObjective)
     predict = torch.ones(5, MAX_LEN, dtype=torch.bool)
     chosen = objective.s2i_positions(predict)
     assert chosen.sum(1).tolist() == [2] * 5
     assert chosen[:, -1].all()
-
-
-def test_objective_config_reads_only_its_fields_from_a_train_config() -> None:
-    class TrainLike:
-        def __init__(self) -> None:
-            self.loss, self.negatives, self.lr, self.s2s_lambda = "bce", 3, 1e-3, 0.4
-
-    config = ObjectiveConfig.from_train_config(TrainLike())
-    assert (config.loss, config.negatives, config.s2s_lambda) == ("bce", 3, 0.4)

@@ -10,7 +10,8 @@ import pytest
 import torch
 
 from training.checkpoint import CHECKPOINT_FILE, load_model
-from training.train import TrainConfig, resolve_device, run_training
+from training.config import train_config
+from training.train import resolve_device, run_training
 
 ML100K = Path(__file__).resolve().parents[3] / "data" / "ml-100k"
 
@@ -39,7 +40,7 @@ def test_cuda_without_a_gpu_says_so() -> None:
 def test_gpu_training_writes_a_cpu_loadable_checkpoint(tmp_path: Path) -> None:
     if not torch.cuda.is_available():
         pytest.skip("needs a CUDA GPU")
-    config = TrainConfig(
+    config = train_config(
         data=str(ML100K), model="disen", intents=2, dim=32, layers=1, max_len=30,
         epochs=3, patience=3, lr=5e-3, device="cuda",
     )  # fmt: skip

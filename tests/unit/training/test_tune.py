@@ -13,7 +13,6 @@ from typer.testing import CliRunner
 from intentrec.cli import app
 from training.checkpoint import load_checkpoint
 from training.data.synthetic import SynthConfig, generate, write_synthetic
-from training.train import TrainConfig
 from training.tune import (
     BEST_CONFIG_FILE,
     NOT_SEARCHED,
@@ -83,14 +82,16 @@ def test_train_takes_the_config_file_and_command_line_options_win(
     assert result.exit_code == 0, result.output
     metrics = json.loads((run / "metrics.json").read_text())
     assert metrics["epochs_run"] == 1  # the command line's --epochs 1 beat the file's 3
-    train_config = load_checkpoint(run).train_config
-    assert (train_config["dim"], train_config["layers"], train_config["dropout"]) == (16, 1, 0.3)
+    encoder = load_checkpoint(run).model_config
+    assert (encoder["dim"], encoder["layers"], encoder["dropout"]) == (16, 1, 0.3)
 
 
 @pytest.mark.parametrize(
     ("content", "words"),
     [
-        ('{"dimension": 64}', "unknown training option 'dimension'"),
+        ('{"dimension": 64}', "unknown training option 'dimension' for sasrec"),
+        ('{"intents": 2}', "unknown training option 'intents' for sasrec"),
+        ('{"model": "gru"}', "model must be one of"),
         ('{"dim": "big"}', "option 'dim' must be int, got 'big'"),
         ('{"s2i_only": 1}', "option 's2i_only' must be bool"),
         ("[1, 2]", "expected a JSON object"),
@@ -106,6 +107,8 @@ def test_bad_config_files_are_named(tmp_path: Path, content: str, words: str) ->
 
 
 def test_trial_config_refuses_an_unknown_name() -> None:
-    with pytest.raises(ValueError, match="unknown training option"):
-        trial_config(TrainConfig(data="x"), {"depth": 3})
-    assert trial_config(TrainConfig(data="x"), {"dim": 128}).dim == 128
+    with pytest.raises(ValueError, match="not an option of sasrec training: depth"):
+        trial_config({"data": "x"}, {"depth": 3})
+    assert trial_config({"data": "x"}, {"dim": 128}).model.dim == 128
+    disen = trial_config({"data": "x", "model": "disen"}, {"intents": 2, "s2s_lambda": 0.3})
+    assert (disen.model.intents, disen.objective.s2s_lambda) == (2, 0.3)

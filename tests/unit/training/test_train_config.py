@@ -1,0 +1,89 @@
+"""TrainConfig: the encoder's config and the objective's, built from flat options, stored in the
+checkpoint; checkpoints written before the objective was stored still load."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from dataclasses import fields
+from pathlib import Path
+
+import pytest
+import torch
+
+from training.checkpoint import CHECKPOINT_FILE, load_checkpoint, load_model
+from training.config import (
+    DisenConfig,
+    ObjectiveConfig,
+    SASRecConfig,
+    TrainConfig,
+    option_names,
+    train_config,
+)
+
+
+def test_flat_options_land_in_the_config_that_owns_them() -> None:
+    config = train_config(
+        data="d", model="disen", intents=2, dim=32, future_len=5, s2i_share=0.5, lr=5e-3
+    )
+    assert config.model == DisenConfig(intents=2, dim=32)
+    assert config.objective == ObjectiveConfig(future_len=5, s2i_share=0.5)
+    assert (config.data, config.lr) == ("d", 5e-3)
+
+
+def test_defaults_are_the_config_classes_own() -> None:
+    config = train_config(data="d")
+    assert config.model == SASRecConfig()
+    assert config.objective == ObjectiveConfig()
+    assert config == TrainConfig(data="d", threads=config.threads)
+
+
+def test_each_option_has_exactly_one_owner() -> None:
+    groups = list(option_names("disen").values())
+    for i, names in enumerate(groups):
+        for other in groups[i + 1 :]:
+            assert not names & other
+
+
+@pytest.mark.parametrize(
+    ("options", "named"),
+    [({"model": "sasrec", "intents": 2}, "intents"), ({"colour": 1}, "colour")],
+)
+def test_an_option_the_run_does_not_have_is_named(options: dict, named: str) -> None:
+    with pytest.raises(ValueError, match=named):
+        train_config(data="d", **options)
+
+
+def test_an_unknown_architecture_is_named() -> None:
+    with pytest.raises(ValueError, match="rnn"):
+        train_config(data="d", model="rnn")
+
+
+def test_the_cli_shows_defaults_without_importing_torch() -> None:
+    code = "import sys, training.cli; sys.exit('torch' in sys.modules)"
+    assert subprocess.run([sys.executable, "-c", code], check=False).returncode == 0
+
+
+def test_the_checkpoint_stores_both_configs(tiny_run_disen: Path) -> None:
+    checkpoint = load_checkpoint(tiny_run_disen)
+    assert checkpoint.model_config["arch"] == "disen"
+    assert checkpoint.model_config["intents"] == 2
+    assert checkpoint.model_config["n_items"] > 0
+    assert ObjectiveConfig(**checkpoint.objective_config) == ObjectiveConfig()
+    assert not {"model", "objective"} & set(checkpoint.train_config)
+    assert {f.name for f in fields(TrainConfig)} - {"model", "objective"} == set(
+        checkpoint.train_config
+    )
+
+
+def test_a_checkpoint_without_the_objective_config_still_loads(
+    tiny_run_sasrec: Path, tmp_path: Path
+) -> None:
+    raw = torch.load(tiny_run_sasrec / CHECKPOINT_FILE, map_location="cpu", weights_only=True)
+    del raw["objective_config"]
+    # The flat train_config of those checkpoints, model and objective options among the rest.
+    raw["train_config"] |= {"model": "sasrec", "dim": 32, "loss": "ce"}
+    torch.save(raw, tmp_path / CHECKPOINT_FILE)
+    model, checkpoint = load_model(tmp_path)
+    assert checkpoint.objective_config == {}
+    assert model.config.arch == "sasrec"

@@ -1,0 +1,172 @@
+"""Every training config, each defined once with its defaults (torch-free: the CLI shows them).
+
+`EncoderConfig` and its subclasses describe an encoder (`asdict()` goes into the checkpoint and
+rebuilds the model), `ObjectiveConfig` its loss, `TrainConfig` one run: both configs and the loop
+around them. `train_config(**options)` builds a TrainConfig from flat option names.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field, fields
+from typing import Any
+
+LOSSES = ("ce", "bce", "sampled")
+
+
+@dataclass
+class EncoderConfig:
+    """Hyper-parameters common to every encoder; `asdict()` of a subclass goes into checkpoints.
+
+    `n_items` comes from the data set: 0 in a TrainConfig, set by `run_training`."""
+
+    n_items: int = 0
+    dim: int = 64
+    layers: int = 2
+    heads: int = 1
+    dropout: float = 0.2
+    max_len: int = 50
+    arch: str = ""
+
+    def __post_init__(self) -> None:
+        problems = []
+        if self.n_items < 0:
+            problems.append(f"n_items must be >= 0, got {self.n_items}")
+        if self.dim < 1 or self.heads < 1 or self.dim % self.heads:
+            problems.append(f"dim ({self.dim}) must be a positive multiple of heads ({self.heads})")
+        if self.layers < 0:
+            problems.append(f"layers must be >= 0, got {self.layers}")
+        if not 0.0 <= self.dropout < 1.0:
+            problems.append(f"dropout must be in [0, 1), got {self.dropout}")
+        if self.max_len < 1:
+            problems.append(f"max_len must be >= 1, got {self.max_len}")
+        if problems:
+            raise ValueError("invalid model config: " + "; ".join(problems))
+
+
+@dataclass
+class SASRecConfig(EncoderConfig):
+    arch: str = "sasrec"
+
+
+@dataclass
+class DisenConfig(EncoderConfig):
+    arch: str = "disen"
+    intents: int = 4
+    temperature: float = 0.1
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.intents < 1:
+            raise ValueError(f"invalid model config: intents must be >= 1, got {self.intents}")
+        if self.temperature <= 0:
+            raise ValueError(
+                f"invalid model config: temperature must be > 0, got {self.temperature}"
+            )
+
+
+@dataclass(frozen=True)
+class ObjectiveConfig:
+    loss: str = "ce"
+    negatives: int = 1  # bce: per positive; sampled: uniform negatives shared by the batch
+    # chosen on ml-100k validation by `bench train --preset tune` (docs/benchmarks.md)
+    s2s_weight: float = 0.01
+    s2s_lambda: float = 0.6
+    s2i_only: bool = False
+    future_len: int = 10  # longest future subsequence of the S2S loss
+    # share of the earlier window's prefixes that get an S2I prediction (None: 1 / intents, which
+    # keeps the K-intent catalog softmax as cheap as SASRec's); the cut itself always does
+    s2i_share: float | None = None
+    # DisenSeq S2I logit scale (the paper's 1 / sqrt(D) measured worse here, see the module doc)
+    s2i_scale: float = 1.0
+
+    def __post_init__(self) -> None:
+        problems = []
+        if self.loss not in LOSSES:
+            problems.append(f"loss must be one of {LOSSES}, got {self.loss!r}")
+        if self.negatives < 0 or (self.loss == "bce" and self.negatives < 1):
+            problems.append(f"negatives must be >= 1 for bce and >= 0, got {self.negatives}")
+        if not 0.0 < self.s2s_lambda <= 1.0:
+            problems.append(f"s2s_lambda must be in (0, 1], got {self.s2s_lambda}")
+        if self.s2s_weight < 0:
+            problems.append(f"s2s_weight must be >= 0, got {self.s2s_weight}")
+        if self.future_len < 1:
+            problems.append(f"future_len must be >= 1, got {self.future_len}")
+        if self.s2i_scale <= 0:
+            problems.append(f"s2i_scale must be > 0, got {self.s2i_scale}")
+        if self.s2i_share is not None and not 0.0 < self.s2i_share <= 1.0:
+            problems.append(f"s2i_share must be in (0, 1], got {self.s2i_share}")
+        if problems:
+            raise ValueError("invalid objective config: " + "; ".join(problems))
+
+
+ENCODER_CONFIGS: dict[str, type[EncoderConfig]] = {"sasrec": SASRecConfig, "disen": DisenConfig}
+
+
+@dataclass
+class TrainConfig:
+    """One training run: the encoder's config, its objective's, and the loop around them. Each
+    is defined once with its defaults; `train_config` builds one from flat option names."""
+
+    data: str
+    # SASRecConfig or DisenConfig; its n_items is the data set's, set when the data is loaded
+    model: EncoderConfig = field(default_factory=SASRecConfig)
+    objective: ObjectiveConfig = field(default_factory=ObjectiveConfig)
+    fmt: str | None = None
+    k_core: int = 0
+    lr: float = 1e-3
+    weight_decay: float = 0.0
+    batch_size: int = 128
+    epochs: int = 200
+    # DisenSeq sits at popularity level for its first 10-30 epochs and its validation NDCG is
+    # noisy: at 20, some seeds stopped on that plateau (docs/benchmarks.md); SASRec's best
+    # epochs are the same at 20 and 40
+    patience: int = 40
+    seed: int = 42
+    eval_every: int = 1
+    history: str = "masked"
+    # share of epochs' windows that end at the user's most recent training action; the rest end
+    # at a random earlier position so that long histories contribute more than one example
+    recent_window_share: float = 1.0
+    threads: int = field(default_factory=lambda: os.cpu_count() or 1)
+    # auto: the first CUDA GPU when torch sees one, else the CPU
+    device: str = "auto"
+
+    def loop_options(self) -> dict[str, Any]:
+        """The run's own options (data, optimiser, stopping), without the two configs."""
+        return {f.name: getattr(self, f.name) for f in fields(self) if f.name not in _NESTED}
+
+
+_NESTED = ("model", "objective")
+
+
+def option_names(arch: str) -> dict[str, set[str]]:
+    """The flat option names of a run, by the config that owns them: the encoder's (for `arch`),
+    the objective's and the loop's. `model` itself names the architecture."""
+    if arch not in ENCODER_CONFIGS:
+        raise ValueError(f"model must be one of {sorted(ENCODER_CONFIGS)}, got {arch!r}")
+    encoder_cls = ENCODER_CONFIGS[arch]
+    return {
+        "model": {f.name for f in fields(encoder_cls)} - {"n_items", "arch"},
+        "objective": {f.name for f in fields(ObjectiveConfig)},
+        "loop": {f.name for f in fields(TrainConfig)} - set(_NESTED),
+    }
+
+
+def train_config(**options: Any) -> TrainConfig:
+    """A TrainConfig from flat options as `intentrec train`, `bench train --set` and the presets
+    name them (`model="disen", intents=2, s2s_lambda=0.3, lr=5e-3`); an option the chosen
+    architecture does not have is an error naming it."""
+    arch = options.pop("model", "sasrec")
+    owners = option_names(arch)
+    unknown = sorted(set(options) - set().union(*owners.values()))
+    if unknown:
+        raise ValueError(f"not an option of {arch} training: {', '.join(unknown)}")
+    picked = {
+        group: {k: options[k] for k in names & set(options)} for group, names in owners.items()
+    }
+    return TrainConfig(
+        model=ENCODER_CONFIGS[arch](**picked["model"]),
+        objective=ObjectiveConfig(**picked["objective"]),
+        **picked["loop"],
+    )
