@@ -24,9 +24,6 @@ FROM python:${PYTHON_VERSION}-slim-bookworm AS cpu
 RUN groupadd --system --gid 10001 intentrec \
     && useradd --system --uid 10001 --gid intentrec --home-dir /var/lib/intentrec --create-home intentrec
 COPY --from=cpu-build /opt/venv /opt/venv
-# ml-100k (2 MB, with its NOTICE) for `intentrec evaluate-refine`, which writes the lift file of
-# `refine=auto` into the data volume (docs/deployment.md).
-COPY data/ml-100k /opt/intentrec/data/ml-100k
 ENV PATH=/opt/venv/bin:$PATH \
     PYTHONUNBUFFERED=1 \
     INTENTREC_DEVICE=cpu \

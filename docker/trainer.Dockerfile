@@ -31,12 +31,14 @@ RUN /opt/venv/bin/pip install ".[train,cpu]"
 FROM python:${PYTHON_VERSION}-slim-bookworm AS trainer
 RUN groupadd --system --gid 10001 intentrec \
     && useradd --system --uid 10001 --gid intentrec --home-dir /work --create-home intentrec \
-    && mkdir -p /runs /bundles \
-    && chown intentrec:intentrec /runs /bundles
+    && mkdir -p /runs /bundles /var/lib/intentrec \
+    && chown intentrec:intentrec /runs /bundles /var/lib/intentrec
 COPY --from=build /opt/venv /opt/venv
 # The shipped ml-100k copy (with its NOTICE) is the default training set.
 COPY --chown=intentrec:intentrec data/ml-100k /work/data/ml-100k
-ENV PATH=/opt/venv/bin:$PATH PYTHONUNBUFFERED=1
+# The API's data directory (compose: the `api-data` volume), where `intentrec evaluate-refine`
+# writes the lift file of `refine=auto`.
+ENV PATH=/opt/venv/bin:$PATH PYTHONUNBUFFERED=1 INTENTREC_DATA_DIR=/var/lib/intentrec
 USER intentrec
 WORKDIR /work
 VOLUME ["/runs", "/bundles"]
