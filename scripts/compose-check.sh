@@ -136,12 +136,38 @@ bases() {
 }
 
 # ------------------------------------------------------------------ images
+# The build command: the classic builder, or with CHECK_BUILDKIT=1 BuildKit: `docker buildx` where
+# the plugin is installed, else a docker CLI with BuildKit built in (Debian's 20.10 docker.io has
+# it; newer CLIs need buildx).
+builder() {
+    if [ "${CHECK_BUILDKIT:-0}" != 1 ]; then
+        echo "env DOCKER_BUILDKIT=0 docker build"
+        return
+    fi
+    if docker buildx version >/dev/null 2>&1; then
+        echo "docker buildx build --load"
+        return
+    fi
+    local cli probe
+    probe="$(mktemp -d)"
+    for cli in $(which -a docker | awk '!seen[$0]++'); do
+        if printf 'FROM python:3.11-slim-bookworm\n' | DOCKER_BUILDKIT=1 "$cli" build -q -f - "$probe" \
+            >/dev/null 2>&1; then
+            rm -rf "$probe"
+            echo "env DOCKER_BUILDKIT=1 $cli build"
+            return
+        fi
+    done
+    rm -rf "$probe"
+    return 1
+}
+
 build_one() { # dockerfile tag [build args...]
     local file="$1" tag="$2" t0
     shift 2
     t0=$(date +%s)
-    DOCKER_BUILDKIT="${CHECK_BUILDKIT:-0}" docker build -q -f "docker/$file" -t "$tag" "$@" . \
-        >>"$work/log" 2>&1 || { echo "docker build -f docker/$file failed"; return 1; }
+    $build -q -f "docker/$file" -t "$tag" "$@" . \
+        >>"$work/log" 2>&1 || { echo "$build -f docker/$file failed"; return 1; }
     printf '%s %ss %s; ' "$tag" $(($(date +%s) - t0)) \
         "$(docker image inspect -f '{{.Size}}' "$tag" | numfmt --to=si)" >>"$work/builds"
 }
@@ -156,6 +182,8 @@ images() {
             torch_args+=(--build-arg BUILD_IMAGE=intentrec-standin/python-build:3.11)
         fi
     fi
+    build="$(builder)" || fail "CHECK_BUILDKIT=1: no BuildKit here (install the buildx plugin)"
+    echo "builder: $build" >>"$work/log"
     : >"$work/builds"
     build_one api.Dockerfile intentrec-api:cpu || return 1
     build_one loadtest.Dockerfile intentrec-loadtest || return 1
