@@ -1,4 +1,3 @@
-# syntax=docker/dockerfile:1.7
 # The load generator for the compose profile `loadtest`: `intentrec loadtest` (Locust headless,
 # CSV + HTML report, latency plot, SLO gate). No inference back-end and no torch.
 ARG PYTHON_VERSION=3.11
