@@ -311,14 +311,14 @@ def bench_train(
     from rich.table import Table
 
     from training.bench import PRESETS, run_preset
-    from training.config import option_names
+    from training.config import known_options
 
     if preset not in PRESETS:
         raise typer.BadParameter(f"unknown preset {preset!r}; choose from {sorted(PRESETS)}")
     # The annotations of every option's field (strings: the modules use postponed annotations).
     kinds = {f.name: str(f.type) for cls in (DisenConfig, ObjectiveConfig, TrainConfig)
              for f in fields(cls)} | {"model": "str"}  # fmt: skip
-    known = set().union(*option_names("disen").values()) | {"model"}
+    known = known_options("disen")
     base: dict[str, object] = {"data": data}
     for item in overrides or []:
         key, _, value = item.partition("=")

@@ -8,7 +8,7 @@ around them. `train_config(**options)` builds a TrainConfig from flat option nam
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field, fields
+from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
 LOSSES = ("ce", "bce", "sampled")
@@ -138,6 +138,8 @@ class TrainConfig:
 
 
 _NESTED = ("model", "objective")
+# Encoder fields that are not options: n_items comes from the data set, `model` names the arch.
+_NOT_OPTIONS = {"n_items", "arch"}
 
 
 def option_names(arch: str) -> dict[str, set[str]]:
@@ -147,10 +149,22 @@ def option_names(arch: str) -> dict[str, set[str]]:
         raise ValueError(f"model must be one of {sorted(ENCODER_CONFIGS)}, got {arch!r}")
     encoder_cls = ENCODER_CONFIGS[arch]
     return {
-        "model": {f.name for f in fields(encoder_cls)} - {"n_items", "arch"},
+        "model": {f.name for f in fields(encoder_cls)} - _NOT_OPTIONS,
         "objective": {f.name for f in fields(ObjectiveConfig)},
         "loop": {f.name for f in fields(TrainConfig)} - set(_NESTED),
     }
+
+
+def known_options(arch: str) -> set[str]:
+    """Every flat option name of `arch` training, `model` included."""
+    return set().union(*option_names(arch).values()) | {"model"}
+
+
+def flat_options(config: TrainConfig) -> dict[str, Any]:
+    """The inverse of `train_config`: a run's options by their flat names."""
+    encoder = {k: v for k, v in asdict(config.model).items() if k not in _NOT_OPTIONS}
+    options = {"model": config.model.arch, **encoder, **asdict(config.objective)}
+    return options | config.loop_options()
 
 
 def train_config(**options: Any) -> TrainConfig:
@@ -159,7 +173,7 @@ def train_config(**options: Any) -> TrainConfig:
     architecture does not have is an error naming it."""
     arch = options.pop("model", "sasrec")
     owners = option_names(arch)
-    unknown = sorted(set(options) - set().union(*owners.values()))
+    unknown = sorted(set(options) - known_options(arch))
     if unknown:
         raise ValueError(f"not an option of {arch} training: {', '.join(unknown)}")
     picked = {

@@ -20,7 +20,8 @@ from training.config import (
     ENCODER_CONFIGS,
     ObjectiveConfig,
     TrainConfig,
-    option_names,
+    flat_options,
+    known_options,
     train_config,
 )
 from training.data import SequenceDataset, load_dataset
@@ -80,13 +81,6 @@ class TuneResult:
 def trial_config(base: dict[str, Any], params: dict[str, Any]) -> TrainConfig:
     """The run's flat options with one trial's sampled values; an unknown name is refused."""
     return train_config(**(base | params))
-
-
-def flat_options(config: TrainConfig) -> dict[str, Any]:
-    """A run's options by the flat names `intentrec train` and `train_config` take."""
-    encoder = {k: v for k, v in asdict(config.model).items() if k not in ("n_items", "arch")}
-    options = {"model": config.model.arch, **encoder, **asdict(config.objective)}
-    return options | config.loop_options()
 
 
 def config_file_values(config: TrainConfig) -> dict[str, Any]:
@@ -231,9 +225,8 @@ def read_config_file(path: Path) -> dict[str, Any]:
         | asdict(ObjectiveConfig())
         | TrainConfig(data="").loop_options()
     )
-    known = set().union(*option_names(arch).values()) | {"model"}
     for name, value in values.items():
-        if name not in known:
+        if name not in known_options(arch):
             raise ValueError(f"{path}: unknown training option {name!r} for {arch}")
         default = defaults.get(name)
         if default is None or name == "model":
