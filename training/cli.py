@@ -227,10 +227,14 @@ def tune(
         Path, typer.Option(help="Folder for best_config.json, trials.csv, the plot, Ray's logs.")
     ] = Path("runs/tune"),
     trials: Annotated[int, typer.Option(min=1, help="Configurations sampled.")] = 20,
-    max_epochs: Annotated[int, typer.Option(min=1, help="Epochs a trial may run.")] = 60,
-    grace_epochs: Annotated[
-        int, typer.Option(min=1, help="Epochs every trial runs before ASHA may stop it.")
-    ] = 10,
+    max_trial_minutes: Annotated[
+        float, typer.Option(min=0.01, help="Training time a trial may take (ASHA's max_t).")
+    ] = 10.0,
+    grace_minutes: Annotated[
+        float,
+        typer.Option(min=0.01, help="Training time every trial gets before ASHA may stop it."),
+    ] = 1.0,
+    max_epochs: Annotated[int, typer.Option(min=1, help="Epochs a trial may run.")] = 200,
     patience: Annotated[
         int, typer.Option(min=1, help="A trial also stops after this many epochs without gain.")
     ] = 15,
@@ -251,8 +255,8 @@ def tune(
 
     base = {"data": data, "fmt": fmt, "model": model, "patience": patience, "seed": seed}
     options = TuneOptions(
-        trials=trials, max_epochs=max_epochs, grace_epochs=grace_epochs,
-        cpus_per_trial=cpus_per_trial, address=address, seed=seed,
+        trials=trials, max_trial_minutes=max_trial_minutes, grace_minutes=grace_minutes,
+        max_epochs=max_epochs, cpus_per_trial=cpus_per_trial, address=address, seed=seed,
     )  # fmt: skip
     with exit_on_bad_input(debug):
         result = run_search(base, out, options)

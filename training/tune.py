@@ -1,8 +1,9 @@
 """`intentrec tune`: hyper-parameter search with Ray Tune and the ASHA scheduler.
 
 Every trial trains on the training split and reports full-ranking validation NDCG@10 after each
-epoch; ASHA ends the weak trials at its rungs. Test is never evaluated here: the best trial's
-settings go into a file that `intentrec train --config FILE` takes, and that run reports test.
+epoch; ASHA ends the weak trials at its rungs, set in minutes of training time. Test is never
+evaluated here: the best trial's settings go into a file that `intentrec train --config FILE`
+takes, and that run reports test.
 The space follows the seed paper (section 5.3: D in {64, 128, 256}, 2..6 layers, lambda in
 0.1..0.6), widened with learning rate, dropout, max_len, K, the S2S weight and the loss.
 """
@@ -41,6 +42,7 @@ def search_space(model: str) -> dict[str, Any]:
     space: dict[str, Any] = {
         "dim": tune.choice([64, 128, 256]),
         "layers": tune.randint(2, 7),
+        "heads": tune.choice([1, 2]),
         "dropout": tune.quniform(0.1, 0.5, 0.05),
         "lr": tune.loguniform(3e-4, 3e-3),
         "max_len": tune.choice([50, 100, 200]),
@@ -58,9 +60,13 @@ def search_space(model: str) -> dict[str, Any]:
 @dataclass(frozen=True)
 class TuneOptions:
     trials: int = 20
-    # ASHA's max_t: epochs a trial may run; grace_period: epochs before its first cut
-    max_epochs: int = 60
-    grace_epochs: int = 10
+    # ASHA budgets trials by their training time, not epochs: an epoch's cost varies 20x across
+    # the space (dim, layers, max_len), and the product's bar is quality within a time budget.
+    # max_trial_minutes: a trial's longest run (the default is the 10-minute training target);
+    # grace_minutes: what every trial gets before ASHA's first cut
+    max_trial_minutes: float = 10.0
+    grace_minutes: float = 1.0
+    max_epochs: int = 200
     reduction_factor: int = 3
     cpus_per_trial: int = 1
     address: str | None = None  # an existing Ray cluster; None starts Ray in this process
@@ -119,10 +125,11 @@ def run_search(base: dict[str, Any], out_dir: Path, options: TuneOptions) -> Tun
             tune.with_parameters(_run_trial, base=base, dataset=dataset),
             {"cpu": options.cpus_per_trial},
         )
+        max_seconds = options.max_trial_minutes * 60
         scheduler = ASHAScheduler(
-            time_attr="training_iteration",
-            max_t=options.max_epochs,
-            grace_period=min(options.grace_epochs, options.max_epochs),
+            time_attr="time_total_s",
+            max_t=max_seconds,
+            grace_period=min(options.grace_minutes * 60, max_seconds),
             reduction_factor=options.reduction_factor,
         )
         tuner = tune.Tuner(

@@ -42,7 +42,7 @@ def test_two_trial_search_writes_best_config_trials_and_plot(
         app,
         [
             "tune", "--data", str(tiny_data), "--trials", "2", "--max-epochs", "2",
-            "--grace-epochs", "1", "--out", str(out), "--seed", "3",
+            "--grace-minutes", "0.05", "--out", str(out), "--seed", "3",
         ],
     )  # fmt: skip
     assert result.exit_code == 0, result.output
