@@ -22,6 +22,7 @@ def register(app: typer.Typer, bench: typer.Typer) -> None:
     app.command("train")(train)
     app.command("tune")(tune)
     app.command("evaluate")(evaluate)
+    app.command("report")(report)
     bench.command("train")(bench_train)
 
 
@@ -179,7 +180,7 @@ def train(
     """Train an encoder, evaluate it on the test split, write checkpoint.pt and metrics.json."""
     from training.config import train_config
     from training.data_cli import exit_on_bad_input
-    from training.report import metrics_table
+    from training.report import beyond_accuracy_table, metrics_table
     from training.train import run_training
 
     options = {
@@ -201,6 +202,7 @@ def train(
         result = run_training(config, out)
     metrics = result.metrics
     console.print(metrics_table(metrics, title=f"{model} on {metrics['data']['name']}"))
+    console.print(beyond_accuracy_table(metrics))
     console.print(f"{metrics['stopped']}; {metrics['train_seconds']:.1f} s")
     console.print(f"wrote {result.checkpoint_path} and {out / 'metrics.json'}")
 
@@ -283,14 +285,33 @@ def evaluate(
 ) -> None:
     """Evaluate a trained run on the test split (full ranking, sampled, cold start)."""
     from training.evaluate import evaluate_run
-    from training.report import metrics_table
+    from training.report import beyond_accuracy_table, metrics_table
 
     metrics = evaluate_run(run_dir, history=history)
     if as_json:
         print(json.dumps(metrics))
         return
     console.print(metrics_table(metrics, title=f"test metrics of {run_dir}"))
+    console.print(beyond_accuracy_table(metrics))
     console.print(f"updated {run_dir / 'metrics.json'}")
+
+
+def report(
+    run_dir: Annotated[Path, typer.Argument(help="A run directory written by `intentrec train`.")],
+    out: Annotated[
+        Path | None, typer.Option(help="HTML file to write (default: RUN_DIR/report.html).")
+    ] = None,
+    debug: Annotated[
+        bool, typer.Option(help="Show the traceback of a data or option error.")
+    ] = False,
+) -> None:
+    """Write one HTML page of a run's accuracy and beyond-accuracy figures, with exposure plots."""
+    from training.data_cli import exit_on_bad_input
+    from training.run_report import write_run_report
+
+    with exit_on_bad_input(debug):
+        path = write_run_report(run_dir, out)
+    console.print(f"wrote {path}")
 
 
 def bench_train(

@@ -8,6 +8,10 @@ Protocols (all reported in metrics.json, each under its own key):
 - 100 sampled negatives, uniform or by training popularity, never items of the user's history
   nor the target; the same negatives (fixed seed) for every model.
 - cold start: the input history cut to its last `cold_start_items` items, full ranking, masked.
+
+Beside accuracy, `beyond_accuracy_report` measures the top-10 lists themselves (coverage,
+exposure Gini, popularity, novelty, diversity: training/beyond_accuracy.py) for the model and,
+as the reference point, for the popularity ranking.
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from training.beyond_accuracy import BEYOND_ACCURACY_CUTOFF, beyond_accuracy
 from training.checkpoint import METRICS_FILE, load_model
 from training.data import load_dataset
 from training.metrics import ranking_metrics, target_ranks
@@ -57,6 +62,12 @@ def model_scorer(model: torch.nn.Module) -> Scorer:
             return scores.float().cpu().numpy()
 
     return score
+
+
+def item_vectors(model: torch.nn.Module) -> np.ndarray:
+    """(N + 1, D) the model's item embeddings on the CPU."""
+    with torch.inference_mode():
+        return model.item_embeddings().float().cpu().numpy()
 
 
 def popularity_scorer(popularity: np.ndarray) -> Scorer:
@@ -171,6 +182,41 @@ def evaluate_scorer(
     return {name: ranking_metrics(np.concatenate(parts)) for name, parts in ranks.items()}
 
 
+def recommended_lists(
+    scorer: Scorer, inputs: Sequence[np.ndarray], options: EvalOptions, k: int
+) -> np.ndarray:
+    """(U, k) item ids each user would be shown: the top k with the input history masked, as
+    `/recommend` answers with `exclude_seen=true`."""
+    padded = left_pad(inputs, options.max_len)
+    lists = np.empty((len(inputs), k), dtype=np.int64)
+    for batch in _batches(len(inputs), options.batch_size):
+        scores = scorer(padded[batch])
+        scores[:, 0] = -np.inf
+        for row, history in enumerate(inputs[batch]):
+            scores[row, history] = -np.inf
+        top = np.argpartition(-scores, k - 1, axis=1)[:, :k]
+        order = np.argsort(-np.take_along_axis(scores, top, axis=1), axis=1, kind="stable")
+        lists[batch] = np.take_along_axis(top, order, axis=1)
+    return lists
+
+
+def beyond_accuracy_report(
+    scorer: Scorer,
+    test_inputs: Sequence[np.ndarray],
+    popularity: np.ndarray,
+    item_vectors: np.ndarray,
+    options: EvalOptions,
+    k: int = BEYOND_ACCURACY_CUTOFF,
+) -> dict[str, Any]:
+    """Beyond-accuracy figures of the model's test top-k lists and of the popularity ranking's
+    (diversity of both measured with the model's item embeddings)."""
+    figures: dict[str, Any] = {"k": k}
+    for name, ranker in (("model", scorer), ("popularity", popularity_scorer(popularity))):
+        lists = recommended_lists(ranker, test_inputs, options, k)
+        figures[name] = beyond_accuracy(lists, popularity, len(test_inputs), item_vectors)
+    return figures
+
+
 def evaluate_test(
     scorer: Scorer,
     test_inputs: Sequence[np.ndarray],
@@ -217,11 +263,13 @@ def evaluate_run(run_dir: Path, history: str | None = None) -> dict[str, Any]:
     options = EvalOptions(
         max_len=checkpoint.model_config["max_len"], history=history or train_config["history"]
     )
-    test = evaluate_test(
-        model_scorer(model), split.test_inputs, split.test_targets, dataset.popularity(), options
+    scorer, popularity = model_scorer(model), dataset.popularity()
+    test = evaluate_test(scorer, split.test_inputs, split.test_targets, popularity, options)
+    beyond = beyond_accuracy_report(
+        scorer, split.test_inputs, popularity, item_vectors(model), options
     )
     metrics_path = Path(run_dir) / METRICS_FILE
     metrics = json.loads(metrics_path.read_text()) if metrics_path.exists() else {}
-    metrics |= {"test": test, "history": options.history}
+    metrics |= {"test": test, "history": options.history, "beyond_accuracy": beyond}
     metrics_path.write_text(json.dumps(metrics, indent=2) + "\n")
     return metrics

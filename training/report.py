@@ -38,3 +38,24 @@ def metrics_table(metrics: dict[str, Any], title: str) -> Table:
     for label, values in rows:
         table.add_row(label, *(f"{values.get(name, float('nan')):.4f}" for name in SHOWN))
     return table
+
+
+BEYOND_ACCURACY_LABELS = {
+    "coverage": "catalog coverage",
+    "gini": "exposure Gini",
+    "popularity_percentile": "popularity percentile",
+    "novelty": "novelty (bits)",
+    "diversity": "intra-list diversity",
+}
+
+
+def beyond_accuracy_table(metrics: dict[str, Any]) -> Table:
+    """The test top-k lists' beyond-accuracy figures, the model's beside popularity's."""
+    figures = metrics["beyond_accuracy"]
+    table = Table(title=f"test top-{figures['k']} lists (history masked)")
+    table.add_column("figure", no_wrap=True)
+    table.add_column("model", justify="right")
+    table.add_column("popularity", justify="right")
+    for name, label in BEYOND_ACCURACY_LABELS.items():
+        table.add_row(label, f"{figures['model'][name]:.4f}", f"{figures['popularity'][name]:.4f}")
+    return table

@@ -19,8 +19,10 @@ from training.config import EncoderConfig, TrainConfig
 from training.data import SequenceDataset, load_dataset
 from training.evaluate import (
     EvalOptions,
+    beyond_accuracy_report,
     evaluate_scorer,
     evaluate_test,
+    item_vectors,
     model_scorer,
     popularity_scorer,
 )
@@ -187,8 +189,10 @@ def run_training(config: TrainConfig, out_dir: Path, *, progress: bool = True) -
     split = dataset.split()
     popularity = dataset.popularity()
     eval_options = EvalOptions(max_len=result.model_config.max_len, history=config.history)
-    test = evaluate_test(
-        model_scorer(result.model), split.test_inputs, split.test_targets, popularity, eval_options
+    scorer = model_scorer(result.model)
+    test = evaluate_test(scorer, split.test_inputs, split.test_targets, popularity, eval_options)
+    beyond = beyond_accuracy_report(
+        scorer, split.test_inputs, popularity, item_vectors(result.model), eval_options
     )
     pop = popularity_scorer(popularity)
     baselines = {
@@ -218,6 +222,7 @@ def run_training(config: TrainConfig, out_dir: Path, *, progress: bool = True) -
         "valid": result.best_valid,
         "test": test,
         "baselines": baselines,
+        "beyond_accuracy": beyond,
         "data": data_info,
         "train_seconds": round(train_seconds, 2),
         "seconds_per_epoch": round(float(np.mean(result.epoch_seconds)), 3),
