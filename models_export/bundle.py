@@ -102,6 +102,17 @@ class IndexInfo(BaseModel):
     build_seconds: float = 0.0
 
 
+class TextItemsInfo(BaseModel):
+    """Items nobody interacted with in training, placed by the text map (models_export/
+    text_items.py), and how well that map placed held-out known items."""
+
+    text_model: str
+    count: int  # catalog rows whose vector came from their text
+    held_out: int  # known items kept out of the map's fit to measure it
+    recall_at_100: float  # held-out items found among their mapped vector's 100 neighbours
+    popularity_recall_at_100: float  # the same items among the 100 most popular
+
+
 class Manifest(BaseModel):
     format_version: int
     version: str
@@ -112,6 +123,7 @@ class Manifest(BaseModel):
     onnx: OnnxInfo
     index: IndexInfo
     files: dict[str, str]  # file name -> sha256 hex
+    text_items: TextItemsInfo | None = None  # `export --with-text-items`
 
 
 @dataclass(frozen=True)
@@ -122,6 +134,8 @@ class Catalog:
     titles: list[str]
     texts: list[str]
     popularity: np.ndarray  # int64 (N + 1,)
+    # rows whose vector was mapped from their text (`export --with-text-items`); empty: none
+    from_text: frozenset[int] = frozenset()
 
     def __len__(self) -> int:
         return len(self.external_ids)
@@ -138,6 +152,7 @@ class Catalog:
                 "title": self.titles[i],
                 "text": self.texts[i],
                 "popularity": int(self.popularity[i]),
+                "from_text": i in self.from_text,
             }
             for i in range(len(self))
         ]
@@ -239,6 +254,7 @@ def load_catalog(bundle_dir: Path | str, n_items: int | None = None) -> Catalog:
             titles=[str(row["title"]) for row in items],
             texts=[str(row["text"]) for row in items],
             popularity=np.asarray([int(row["popularity"]) for row in items], dtype=np.int64),
+            from_text=frozenset(i for i, row in enumerate(items) if row.get("from_text")),
         )
     except FileNotFoundError:
         raise BundleError(file, "missing") from None

@@ -39,14 +39,22 @@ def export_command(
         Path("bundles"), "--out", help="Bundles root; gets <version>/ and current."
     ),
     no_switch: bool = typer.Option(False, "--no-switch", help="Do not point `current` at it."),
+    with_text_items: bool = typer.Option(
+        False,
+        "--with-text-items",
+        help="Place items without training interactions by their text (MiniLM; `text` extra).",
+    ),
 ) -> None:
     """Export a trained run to a bundle (ONNX encoder, item index, catalog, manifest)."""
     from models_export.export import export_run
     from training.checkpoint import CheckpointError
 
     try:
-        result = export_run(run_dir, out, switch=not no_switch, progress=True)
-    except (CheckpointError, RuntimeError, ValueError) as exc:  # ExportError is a RuntimeError
+        result = export_run(
+            run_dir, out, switch=not no_switch, progress=True, with_text_items=with_text_items
+        )
+    # ExportError is a RuntimeError; ImportError: --with-text-items without the `text` extra
+    except (CheckpointError, RuntimeError, ValueError, ImportError) as exc:
         console.print(f"[red]export failed[/] ({run_dir}): {exc}\n{out} is unchanged")
         raise typer.Exit(1) from None
     manifest = result.manifest
@@ -59,6 +67,13 @@ def export_command(
         f"  index {manifest.index.kind} {manifest.index.params} "
         f"recall@100 {manifest.index.recall_at_100:.4f}"
     )
+    if manifest.text_items is not None:
+        text = manifest.text_items
+        console.print(
+            f"  {text.count} items placed by their text; text map recall@100 "
+            f"{text.recall_at_100:.3f} on {text.held_out} held-out items "
+            f"(popularity {text.popularity_recall_at_100:.3f})"
+        )
     if result.current_link is not None:
         console.print(f"  {result.current_link} -> {manifest.version}")
 
@@ -191,6 +206,25 @@ def bench_encode_command(
             )
 
 
+def bench_text_items_command(
+    run_dir: Path = typer.Argument(..., help="Training run directory (holds checkpoint.pt)."),
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
+) -> None:
+    """How items new to training rank on test, with and without the text map."""
+    from models_export.new_items_bench import bench_text_items
+
+    try:
+        report = bench_text_items(run_dir)
+    except (ValueError, ImportError) as exc:
+        console.print(f"[red]error[/]: {exc}")
+        raise typer.Exit(2) from None
+    if as_json:
+        print(json.dumps(report))
+        return
+    for name, value in report.items():
+        console.print(f"{name}: {value:.4f}" if isinstance(value, float) else f"{name}: {value}")
+
+
 def register(app: typer.Typer, bench: typer.Typer) -> None:
     """Add this package's commands to the `intentrec` CLI."""
     app.command("export")(export_command)
@@ -199,3 +233,4 @@ def register(app: typer.Typer, bench: typer.Typer) -> None:
     app.add_typer(bundle, name="bundle")
     bench.command("retrieval")(bench_retrieval_command)
     bench.command("encode")(bench_encode_command)
+    bench.command("text-items")(bench_text_items_command)

@@ -7,7 +7,7 @@ from __future__ import annotations
 import shutil
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -22,6 +22,7 @@ from models_export.bundle import (
     Manifest,
     ModelInfo,
     OnnxInfo,
+    TextItemsInfo,
     new_version,
     remove_stale_temp,
     sha256_file,
@@ -50,7 +51,7 @@ class ExportResult:
     current_link: Path | None
 
 
-def _catalog(checkpoint: object, n_items: int) -> Catalog:
+def catalog_from_checkpoint(checkpoint: object, n_items: int) -> Catalog:
     rows = n_items + 1
 
     def column(name: str, fill: object) -> list:
@@ -70,6 +71,41 @@ def _catalog(checkpoint: object, n_items: int) -> Catalog:
     )
 
 
+def place_text_items(catalog: Catalog, item_vectors: np.ndarray) -> tuple[Catalog, TextItemsInfo]:
+    """Overwrite, in place, the rows of items with no training interaction and some text by
+    their text-mapped vectors; the catalog comes back with those rows flagged."""
+    from models_export.text_items import (
+        TEXT_MODEL,
+        embed_texts,
+        map_quality,
+        text_item_vectors,
+    )
+
+    texts = [
+        ". ".join(part for part in (title, text) if part)
+        for title, text in zip(catalog.titles, catalog.texts, strict=True)
+    ]
+    has_text = np.array([bool(t) for t in texts])
+    has_text[0] = False
+    trained = catalog.popularity > 0
+    known = np.flatnonzero(has_text & trained)
+    new = np.flatnonzero(has_text & ~trained)
+    if not has_text.any():
+        raise ExportError("--with-text-items: the catalog has no item titles or texts")
+    text = embed_texts(texts)
+    quality = map_quality(text, item_vectors, known, catalog.popularity)
+    if len(new):
+        item_vectors[new] = text_item_vectors(text, item_vectors, known, new)
+    info = TextItemsInfo(
+        text_model=TEXT_MODEL,
+        count=len(new),
+        held_out=quality.held_out,
+        recall_at_100=quality.recall_at_100,
+        popularity_recall_at_100=quality.popularity_recall_at_100,
+    )
+    return replace(catalog, from_text=frozenset(new.tolist())), info
+
+
 def export_run(
     run_dir: Path | str,
     out: Path | str,
@@ -79,8 +115,12 @@ def export_run(
     index_settings: IndexSettings | None = None,
     n_parity: int = PARITY_SEQUENCES,
     now: datetime | None = None,
+    with_text_items: bool = False,
 ) -> ExportResult:
-    """Export the run's checkpoint to `out/<version>/` and (by default) make it `current`."""
+    """Export the run's checkpoint to `out/<version>/` and (by default) make it `current`.
+
+    `with_text_items`: items nobody interacted with in training get a vector mapped from their
+    text (models_export/text_items.py) instead of their untrained row."""
     from training.checkpoint import load_model
 
     console = Console(quiet=not progress, stderr=True)
@@ -94,7 +134,7 @@ def export_run(
     config = model.config
     n_items = config.n_items
     step(f"loaded {config.arch} from {run_dir} ({n_items} items, K={model.n_intents})")
-    catalog = _catalog(checkpoint, n_items)
+    catalog = catalog_from_checkpoint(checkpoint, n_items)
 
     work = out / f"{TEMP_PREFIX}{uuid.uuid4().hex}"
     scratch = work / ".scratch"  # the raw graph; not part of the bundle
@@ -111,6 +151,15 @@ def export_run(
         parity = check_parity(model, open_encoder(files.encoder), sequences)
 
         item_vectors = model.item_embeddings().detach().cpu().numpy().astype(np.float32)
+        text_items = None
+        if with_text_items:
+            step("placing items without training interactions by their text (MiniLM)")
+            catalog, text_items = place_text_items(catalog, item_vectors)
+            step(
+                f"{text_items.count} items placed by text; on {text_items.held_out} held-out "
+                f"known items the map's recall@100 is {text_items.recall_at_100:.3f} "
+                f"(popularity {text_items.popularity_recall_at_100:.3f})"
+            )
         np.save(files.items, item_vectors)
         step("building the item index")
         built = build_index(item_vectors, parity.user_vectors, index_settings)
@@ -141,6 +190,7 @@ def export_run(
             ),
             index=built.info,
             files=checksums,
+            text_items=text_items,
         )
         write_json(files.manifest, manifest.model_dump(mode="json"))
         final = out / version

@@ -46,6 +46,7 @@ class ServedModel:
         self.titles: list[str] = catalog.titles
         self.texts: list[str] = catalog.texts
         self.popularity: np.ndarray = catalog.popularity
+        self.from_text: frozenset[int] = catalog.from_text
         self.known: dict[str, int] = catalog.internal_ids()
         order = np.argsort(-catalog.popularity[1:], kind="stable") + 1
         self.popular_order: np.ndarray = order.astype(np.int64)

@@ -142,6 +142,11 @@ class ItemInfo(BaseModel):
     title: str
     text: str
     popularity: int
+    from_text: bool = Field(
+        default=False,
+        description="Nobody interacted with the item in training: its vector was mapped from "
+        "its text (`intentrec export --with-text-items`).",
+    )
 
 
 class Health(BaseModel):

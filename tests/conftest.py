@@ -52,6 +52,12 @@ def tiny_run_disen(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return _train(tmp_path_factory, "run-disen", model="disen", intents=2)
 
 
+@pytest.fixture(scope="session")
+def tiny_run_new_items(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A short SASRec run with a tenth of the catalog held out of training as new items."""
+    return _train(tmp_path_factory, "run-new-items", model="sasrec", new_items=0.1)
+
+
 def _export(tmp_path_factory: pytest.TempPathFactory, run_dir: Path, name: str):
     from models_export.export import export_run
 

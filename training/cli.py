@@ -155,6 +155,13 @@ def train(
             f"{_default(TrainConfig, 'recent_window_share')}"
         ),
     ] = None,
+    new_items: Annotated[
+        float | None,
+        typer.Option(
+            help=f"Share of items held out of training as if new (to measure how new items "
+            f"rank, e.g. with `export --with-text-items`). {_default(TrainConfig, 'new_items')}"
+        ),
+    ] = None,
     threads: Annotated[
         int | None, typer.Option(help="Torch CPU threads (default all CPUs).")
     ] = None,
@@ -191,7 +198,8 @@ def train(
         "future_len": future_len, "s2i_share": s2i_share, "s2i_scale": s2i_scale, "lr": lr,
         "weight_decay": weight_decay, "batch_size": batch_size, "epochs": epochs,
         "patience": patience, "seed": seed, "eval_every": eval_every, "history": history,
-        "recent_window_share": recent_window_share, "threads": threads, "device": device,
+        "recent_window_share": recent_window_share, "new_items": new_items, "threads": threads,
+        "device": device,
     }  # fmt: skip
     with exit_on_bad_input(debug):
         if config_file is not None:

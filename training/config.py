@@ -128,6 +128,9 @@ class TrainConfig:
     # share of epochs' windows that end at the user's most recent training action; the rest end
     # at a random earlier position so that long histories contribute more than one example
     recent_window_share: float = 1.0
+    # share of the catalog held out of training as if it arrived afterwards (0 = none): how
+    # new items are ranked, e.g. by `export --with-text-items`, is then measurable on test
+    new_items: float = 0.0
     threads: int = field(default_factory=lambda: os.cpu_count() or 1)
     # auto: the first CUDA GPU when torch sees one, else the CPU
     device: str = "auto"

@@ -27,7 +27,7 @@ import torch
 
 from training.beyond_accuracy import BEYOND_ACCURACY_CUTOFF, beyond_accuracy
 from training.checkpoint import METRICS_FILE, load_model
-from training.data import load_dataset
+from training.data import load_run_data
 from training.metrics import ranking_metrics, target_ranks
 from training.sequences import left_pad
 
@@ -250,9 +250,7 @@ def evaluate_run(run_dir: Path, history: str | None = None) -> dict[str, Any]:
     """Re-evaluate a run's checkpoint on its test split and update its metrics.json."""
     model, checkpoint = load_model(Path(run_dir))
     train_config = checkpoint.train_config
-    dataset = load_dataset(
-        train_config["data"], fmt=train_config.get("fmt"), k_core=train_config.get("k_core", 0)
-    )
+    dataset = load_run_data(train_config)
     if dataset.source_hash != checkpoint.data_info["source_hash"]:
         raise ValueError(
             f"{train_config['data']} changed since training (hash {dataset.source_hash[:12]} != "

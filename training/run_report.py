@@ -19,7 +19,7 @@ import numpy as np
 
 from training.beyond_accuracy import exposure
 from training.checkpoint import METRICS_FILE, load_model
-from training.data import load_dataset
+from training.data import load_run_data
 from training.evaluate import EvalOptions, model_scorer, popularity_scorer, recommended_lists
 from training.report import BEYOND_ACCURACY_LABELS, PROTOCOL_LABELS, SHOWN
 
@@ -38,8 +38,7 @@ def write_run_report(run_dir: Path, out: Path | None = None) -> Path:
             f"run `intentrec evaluate {run_dir}` first"
         )
     model, checkpoint = load_model(run_dir)
-    config = checkpoint.train_config
-    dataset = load_dataset(config["data"], fmt=config.get("fmt"), k_core=config.get("k_core", 0))
+    dataset = load_run_data(checkpoint.train_config)
     split = dataset.split()
     popularity = dataset.popularity()
     options = EvalOptions(max_len=checkpoint.model_config["max_len"])

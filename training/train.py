@@ -16,7 +16,7 @@ from tqdm.auto import tqdm
 
 from training.checkpoint import CHECKPOINT_FILE, METRICS_FILE, Checkpoint, save_checkpoint
 from training.config import EncoderConfig, TrainConfig
-from training.data import SequenceDataset, load_dataset
+from training.data import SequenceDataset, load_run_data
 from training.evaluate import (
     EvalOptions,
     beyond_accuracy_report,
@@ -182,7 +182,7 @@ def run_training(config: TrainConfig, out_dir: Path, *, progress: bool = True) -
     """Fit, then evaluate the best epoch on test; write checkpoint.pt and metrics.json."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    dataset = load_dataset(config.data, fmt=config.fmt, k_core=config.k_core)
+    dataset = load_run_data(config.loop_options())
     started = time.perf_counter()
     result = fit(config, dataset, progress=progress)
     train_seconds = time.perf_counter() - started

@@ -25,7 +25,7 @@ from training.config import (
     known_options,
     train_config,
 )
-from training.data import SequenceDataset, load_dataset
+from training.data import SequenceDataset, load_run_data
 from training.train import EARLY_STOP_METRIC, fit
 
 BEST_CONFIG_FILE = "best_config.json"
@@ -33,7 +33,9 @@ TRIALS_FILE = "trials.csv"
 PLOT_FILE = "valid_ndcg_vs_time.png"
 # Where the run happens and what it reads are not hyper-parameters: they stay out of the file
 # that `train --config` takes, so the same file trains on another machine or data path.
-NOT_SEARCHED = ("data", "fmt", "k_core", "threads", "device", "epochs", "seed", "eval_every")
+NOT_SEARCHED = (
+    "data", "fmt", "k_core", "new_items", "threads", "device", "epochs", "seed", "eval_every"
+)  # fmt: skip
 
 
 def search_space(model: str) -> dict[str, Any]:
@@ -115,7 +117,7 @@ def run_search(base: dict[str, Any], out_dir: Path, options: TuneOptions) -> Tun
     # One torch thread per trial: Ray runs one trial per reserved core.
     base = base | {"epochs": options.max_epochs, "threads": options.cpus_per_trial, "eval_every": 1}
     checked = train_config(**base)  # a bad option fails here, before Ray starts
-    dataset = load_dataset(checked.data, fmt=checked.fmt, k_core=checked.k_core)
+    dataset = load_run_data(checked.loop_options())
     if options.address:
         ray.init(address=options.address, log_to_driver=options.progress)
     else:

@@ -28,4 +28,5 @@ async def get_item(
         title=model.titles[internal],
         text=model.texts[internal],
         popularity=int(model.popularity[internal]),
+        from_text=internal in model.from_text,
     )

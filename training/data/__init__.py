@@ -2,6 +2,6 @@
 
 from training.data.dataset import SequenceDataset, Split
 from training.data.errors import DataFormatError
-from training.data.load import load_dataset
+from training.data.load import load_dataset, load_run_data
 
-__all__ = ["DataFormatError", "SequenceDataset", "Split", "load_dataset"]
+__all__ = ["DataFormatError", "SequenceDataset", "Split", "load_dataset", "load_run_data"]

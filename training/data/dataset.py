@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -59,6 +59,23 @@ class SequenceDataset:
             test_inputs=[s[:-1] for s in self.sequences],
             test_targets=np.array([s[-1] for s in self.sequences], dtype=np.int64),
         )
+
+    def with_new_items(self, share: float, seed: int = 0) -> tuple[SequenceDataset, np.ndarray]:
+        """The data set as if a random `share` of the catalog had arrived after training: their
+        actions leave every user's training part (validation and test keep them), so nothing
+        trains their embedding. The same share and seed always pick the same items, whatever
+        the training seed. Returns the data set and the new items' internal ids, sorted."""
+        if not 0.0 < share < 1.0:
+            raise ValueError(f"new_items must be in (0, 1), got {share}")
+        rng = np.random.default_rng(seed)
+        count = max(1, round(share * self.n_items))
+        new = np.sort(rng.choice(np.arange(1, self.n_items + 1), count, replace=False))
+        sequences = [
+            np.concatenate([s[:-2][~np.isin(s[:-2], new)], s[-2:]]) if len(s) > 2 else s
+            for s in self.sequences
+        ]
+        options = self.options | {"new_items": share}
+        return replace(self, sequences=sequences, options=options), new
 
     def popularity(self) -> np.ndarray:
         """int64 [N + 1]: how often each item occurs in the training part (row 0 = 0)."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 from training.data import cache, pipeline, readers
 from training.data.dataset import SequenceDataset
@@ -44,4 +45,15 @@ def load_dataset(
     )
     if entry is not None:
         cache.save_cached(entry, dataset)
+    return dataset
+
+
+def load_run_data(options: Mapping[str, Any]) -> SequenceDataset:
+    """The data set a run trains on, from its options (`data`, `fmt`, `k_core`, `new_items`):
+    what `train` reads and what `evaluate` and `report` must read again."""
+    dataset = load_dataset(
+        options["data"], fmt=options.get("fmt"), k_core=options.get("k_core", 0) or 0
+    )
+    if options.get("new_items"):
+        dataset, _new = dataset.with_new_items(options["new_items"])
     return dataset
