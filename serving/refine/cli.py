@@ -213,6 +213,24 @@ def _print_eval(report: dict[str, Any]) -> None:
             f"{c['cache_hit_rate']:.1%}",
         )
     console.print(calls)
+    beyond = report["beyond_accuracy"]
+    figures = {
+        "coverage": "coverage",
+        "gini": "Gini",
+        "popularity_percentile": "pop. pct",
+        "novelty": "novelty",
+        "diversity": "diversity",
+    }
+    exposure = Table(title=f"beyond accuracy of the top {beyond['k']}")
+    exposure.add_column("variant")
+    for label in figures.values():
+        exposure.add_column(label, justify="right")
+    for key in report["metrics"]:
+        exposure.add_row(labels[key], *(f"{beyond[key][name]:.4f}" for name in figures))
+    exposure.add_row(
+        "refine effect", *(f"{beyond['refine_effect'][name]:+.4f}" for name in figures)
+    )
+    console.print(exposure)
     verdict = "refine=auto will refine" if report["lift_ndcg10"] >= 0 else "refine=auto stays off"
     console.print(
         f"lift NDCG@10 = {report['lift_ndcg10']:+.4f} ({verdict}); "

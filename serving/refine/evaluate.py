@@ -26,6 +26,7 @@ from serving.refine.contract import Candidate, RefineMode, RefineOutcome
 from serving.refine.settings import RefineSettings
 
 KS = (10, 20)
+BEYOND_K = 10  # beyond-accuracy figures are of the top 10, as `intentrec evaluate` reports them
 
 
 @dataclass(frozen=True)
@@ -43,8 +44,10 @@ class EvalConfig:
 class VariantResult:
     hits: dict[int, float] = field(default_factory=lambda: dict.fromkeys(KS, 0.0))
     ndcg: dict[int, float] = field(default_factory=lambda: dict.fromkeys(KS, 0.0))
+    top_lists: list[list[int]] = field(default_factory=list)  # first BEYOND_K of each ranking
 
     def add(self, ranked: Sequence[int], target: int) -> None:
+        self.top_lists.append(list(ranked[:BEYOND_K]))
         if target in ranked:
             rank = list(ranked).index(target)
             for k in KS:
@@ -89,6 +92,25 @@ class CallStats:
                             - self.outcomes["refine_invalid_output"]) / max(calls, 1),
             "cache_hit_rate": self.outcomes["cache_hit"] / max(calls, 1),
         }  # fmt: skip
+
+
+def beyond_accuracy_by_variant(
+    variants: dict[str, VariantResult],
+    popularity: np.ndarray,
+    n_users: int,
+    item_vectors: np.ndarray,
+) -> dict[str, Any]:
+    """Coverage, exposure Gini, popularity, novelty and diversity of each variant's top 10, and
+    refine's effect (refined minus encoder) on each, its sign kept."""
+    # offline only, like load_test_users: the numpy-only figures live with training's evaluation
+    from training.beyond_accuracy import beyond_accuracy
+
+    figures = {
+        name: beyond_accuracy(np.asarray(v.top_lists), popularity, n_users, item_vectors)
+        for name, v in variants.items()
+    }
+    effect = {k: figures["refined"][k] - figures["encoder"][k] for k in figures["encoder"]}
+    return {"k": BEYOND_K, **figures, "refine_effect": effect}
 
 
 def encoder_top(
@@ -218,6 +240,12 @@ async def evaluate_refine(
     metrics = {name: v.means(users) for name, v in variants.items()}
     if not config.refine_all:
         metrics.pop("refined_all")
+    beyond = beyond_accuracy_by_variant(
+        {name: variants[name] for name in metrics},
+        catalog.popularity,
+        int(manifest.data.get("users", users)),
+        items,
+    )
     return {
         "bundle": manifest.version,
         "arch": manifest.model.arch,
@@ -232,6 +260,7 @@ async def evaluate_refine(
         "protocol": "full ranking, history masked, leave-one-out test item",
         "metrics": metrics,
         "lift_ndcg10": metrics["refined"]["ndcg@10"] - metrics["encoder"]["ndcg@10"],
+        "beyond_accuracy": beyond,
         "calls": {k: stats[k].summary(repaired[k]) for k in stats if refiners.get(k) is not None},
         "seconds": time.perf_counter() - started,
         "measured_at": datetime.now(UTC).isoformat(timespec="seconds"),
