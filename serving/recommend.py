@@ -93,7 +93,7 @@ class Recommender:
         refined = from_cache = False
         if refine_wanted and self.refiner is not None:
             ids, scores, refined, from_cache = await self._refine(
-                model, history, ids, scores, deadline, degraded
+                model, history, ids, scores, deadline, degraded, req.user_id
             )
 
         # Plain dicts, validated into RecommendedItems by the one RecommendResponse call below:
@@ -186,6 +186,7 @@ class Recommender:
         scores: np.ndarray,
         deadline: Deadline,
         degraded: list[Degraded],
+        user_id: str | None,
     ) -> tuple[np.ndarray, np.ndarray, bool, bool]:
         settings = self.settings.refine
         remaining = deadline.remaining_ms()
@@ -209,6 +210,7 @@ class Recommender:
                         history=past,
                         candidates=candidates,
                         remaining_ms=remaining,
+                        user_id=user_id,
                     )
             except TimeoutError:
                 outcome = None

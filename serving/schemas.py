@@ -137,6 +137,19 @@ class UserHistory(BaseModel):
     items: list[HistoryItem] = Field(description="Oldest first, capped per user.")
 
 
+class ForgottenUser(BaseModel):
+    """What `DELETE /users/{user_id}` erased; a second call finds nothing left."""
+
+    user_id: str
+    history_items: int = Field(description="Actions of the stored history.")
+    event_ids: int = Field(description="Idempotency keys of the user's events.")
+    refine_entries: int = Field(description="Cached LLM re-rankings of the user's requests.")
+    cached_histories: int = Field(
+        description="In-process copies dropped by the answering process; the other processes "
+        "drop theirs when Redis announces the deletion."
+    )
+
+
 class ItemInfo(BaseModel):
     item_id: str
     title: str

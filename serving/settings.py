@@ -27,6 +27,8 @@ class Settings(BaseSettings):
     redis_timeout_ms: float = Field(30.0, gt=0)
     # Events are not on the latency path; refusing them on a busy host is the worse outcome.
     redis_write_timeout_ms: float = Field(1000.0, gt=0)
+    # `DELETE /users/{id}` scans the key space for the user's keys: seconds on a large Redis.
+    forget_timeout_ms: float = Field(10_000.0, gt=0)
     # Redis connections per server process, opened at start; more concurrent calls wait for one.
     redis_pool_size: int = Field(32, ge=1)
     redis_retry_s: float = Field(1.0, gt=0)  # how long a failed store is skipped before a retry

@@ -81,10 +81,13 @@ class HistoryCache:
         if self._pending.get(key) is token:
             del self._pending[key]
 
-    def invalidate(self, key: str) -> None:
+    def invalidate(self, key: str) -> bool:
+        """Drop the key's entry and any read in progress; whether there was an entry."""
         self._pending.pop(key, None)
-        if self._entries.pop(key, None) is not None:
-            self.metrics.count_history_cache("invalidated")
+        if self._entries.pop(key, None) is None:
+            return False
+        self.metrics.count_history_cache("invalidated")
+        return True
 
     def activate(self) -> None:
         self._active = True

@@ -53,6 +53,28 @@ def _event_key(user_id: str, event_id: str) -> str:
     return f"{KEY_PREFIX}{user_id}}}:event:{event_id}"
 
 
+def refine_index_key(user_id: str) -> str:
+    """The set of refine cache keys written for this user's requests: a refine key is a hash of
+    the history, so only this index finds a user's entries when the user is forgotten."""
+    return f"{KEY_PREFIX}{user_id}}}:refine"
+
+
+def _user_pattern(user_id: str) -> str:
+    """SCAN pattern of every key of the user, the id's glob characters escaped."""
+    escaped = "".join(f"\\{c}" if c in "*?[]\\" else c for c in user_id)
+    return f"{KEY_PREFIX}{escaped}}}:*"
+
+
+@dataclass(frozen=True, slots=True)
+class Forgotten:
+    """What `forget` erased."""
+
+    history_items: int
+    event_ids: int
+    refine_entries: int
+    cached_histories: int  # this process's copies; the others drop theirs on Redis's broadcast
+
+
 def connect(url: str, connect_timeout_ms: float, pool_size: int) -> aioredis.Redis:
     """A client without a socket timeout: every caller bounds its own calls (asyncio.timeout).
 
@@ -176,6 +198,33 @@ class HistoryStore:
         self._failures = 0
         accepted = sum(int(r) for r in results)
         return accepted, len(results) - accepted
+
+    async def forget(self, user_id: str, timeout_s: float) -> Forgotten:
+        """Erase every key of the user (history, event ids, refine index) and the refine cache
+        entries the index names; all or an error (StoreUnavailable), and a retry is safe."""
+        self._check("forget")
+        history_key, index_key = _history_key(user_id), refine_index_key(user_id)
+        # Counted before Redis deletes: its broadcast may reach this process's listener, and
+        # drop the copy, before the DEL's own reply does.
+        cached = int(self.cache.invalidate(history_key)) if self.cache is not None else 0
+        try:
+            async with asyncio.timeout(timeout_s):
+                keys = [k async for k in self.client.scan_iter(_user_pattern(user_id), 1000)]
+                async with self.client.pipeline(transaction=False) as pipe:
+                    pipe.llen(history_key)
+                    pipe.smembers(index_key)
+                    history_items, refine_keys = await pipe.execute()
+                refine_entries = await self.client.delete(*refine_keys) if refine_keys else 0
+                if keys:
+                    await self.client.delete(*keys)
+        except (RedisError, OSError, TimeoutError) as exc:
+            raise self._trip("forget", exc) from exc
+        finally:
+            if self.cache is not None:  # a read that began meanwhile must not keep its reply
+                self.cache.invalidate(history_key)
+        self._failures = 0
+        event_ids = sum(1 for k in keys if k.startswith(f"{KEY_PREFIX}{user_id}}}:event:"))
+        return Forgotten(int(history_items), event_ids, int(refine_entries), cached)
 
     async def open_connections(self, timeout_s: float) -> int:
         """Open the pool's connections now (at start-up) so that the first burst of requests

@@ -8,6 +8,8 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
+from serving.clients.history_store import refine_index_key
+
 _PREFIX = "intentrec:refine:"
 
 
@@ -82,9 +84,17 @@ class RefineCache:
             return None
         return value
 
-    async def set(self, key: str, order: Sequence[int]) -> None:
+    async def set(self, key: str, order: Sequence[int], user_id: str | None = None) -> None:
+        """Store the order; with `user_id`, also list the key in the user's refine index so
+        that forgetting the user erases it."""
         try:
             async with asyncio.timeout(self._write_timeout_s):
-                await self._redis.set(key, json.dumps(list(order)), ex=self._ttl_s)
+                async with self._redis.pipeline(transaction=False) as pipe:
+                    pipe.set(key, json.dumps(list(order)), ex=self._ttl_s)
+                    if user_id is not None:
+                        index = refine_index_key(user_id)
+                        pipe.sadd(index, key)
+                        pipe.expire(index, self._ttl_s)
+                    await pipe.execute()
         except Exception:  # a lost cache write only costs a later LLM call
             return

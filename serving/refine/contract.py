@@ -69,8 +69,10 @@ class Refiner(Protocol):
         candidates: list[Candidate],
         remaining_ms: float,
         mode: RefineMode | None = None,
+        user_id: str | None = None,
     ) -> RefineOutcome:
-        """Reorder candidates below the fixed top within `remaining_ms`; never raises."""
+        """Reorder candidates below the fixed top within `remaining_ms`; never raises.
+        `user_id`: whose request it is, so that forgetting the user erases the cached answer."""
         ...
 
     async def aclose(self) -> None: ...

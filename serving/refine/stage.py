@@ -122,12 +122,15 @@ class LLMRefiner:
         candidates: list[Candidate],
         remaining_ms: float,
         mode: RefineMode | None = None,
+        user_id: str | None = None,
     ) -> RefineOutcome:
         started = time.perf_counter()
         deadline = started + (remaining_ms - self.settings.refine_safety_margin_ms) / 1000.0
         mode = mode or self.settings.refine_mode
         try:
-            outcome = await self._refine(model_version, history, candidates, deadline, mode)
+            outcome = await self._refine(
+                model_version, history, candidates, deadline, mode, user_id
+            )
         except Exception:  # the contract: never raise, degrade
             log.exception("refine failed unexpectedly")
             outcome = RefineOutcome(
@@ -144,11 +147,12 @@ class LLMRefiner:
         candidates: list[Candidate],
         deadline: float,
         mode: RefineMode,
+        user_id: str | None,
     ) -> RefineOutcome:
         s = self.settings
         if len(candidates) > s.refine_candidates:  # only the top REFINE_CANDIDATES are reordered
             window, rest = candidates[: s.refine_candidates], candidates[s.refine_candidates :]
-            outcome = await self._refine(model_version, history, window, deadline, mode)
+            outcome = await self._refine(model_version, history, window, deadline, mode, user_id)
             outcome.candidates += rest
             return outcome
         fixed_top = s.refine_fixed_top
@@ -185,7 +189,7 @@ class LLMRefiner:
                 return degraded(Degraded.REFINE_SHED)
             if not self.breaker.allow():
                 return degraded(Degraded.REFINE_BREAKER_OPEN)
-            call = self._start_call(key, mode, history, tail, candidates)
+            call = self._start_call(key, mode, history, tail, candidates, user_id)
 
         self._waiters[key] += 1
         try:
@@ -218,6 +222,7 @@ class LLMRefiner:
         history: list[Candidate],
         tail: list[Candidate],
         candidates: list[Candidate],
+        user_id: str | None,
     ) -> asyncio.Task[Answer]:
         async def run() -> Answer:
             try:
@@ -237,7 +242,7 @@ class LLMRefiner:
                 self.counters["repaired"] += 1
             if self.cache is not None:
                 order = apply_order(candidates, self.settings.refine_fixed_top, answer.positions)
-                self._spawn(self.cache.set(key, [c.item_id for c in order]))
+                self._spawn(self.cache.set(key, [c.item_id for c in order], user_id))
             return answer
 
         task = asyncio.create_task(run())

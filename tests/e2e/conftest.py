@@ -53,6 +53,14 @@ def serving_bundles(request: pytest.FixtureRequest, tmp_path_factory) -> Path:
     return root
 
 
+@pytest.fixture(scope="session")
+def catalog(serving_bundles: Path):
+    """The catalog of the served bundles (`a` and `b` share it)."""
+    from models_export.bundle import load_bundle
+
+    return load_bundle(serving_bundles).catalog
+
+
 # The shared 2-core test machine stalls processes for tens of ms; the production defaults (Redis
 # 30 ms, budget 50 ms) would turn those stalls into spurious degraded answers. Tests of slowness
 # and budgets set their own.

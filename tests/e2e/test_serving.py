@@ -8,18 +8,12 @@ import uuid
 import jsonschema_rs
 import pytest
 
-from models_export.bundle import load_bundle
 from serving.schemas import RecommendResponse
 from tests.e2e.conftest import switch_to
 
 
 def _user() -> str:
     return f"user-{uuid.uuid4().hex[:8]}"
-
-
-@pytest.fixture(scope="module")
-def catalog(serving_bundles):
-    return load_bundle(serving_bundles).catalog
 
 
 def test_health_readiness_and_metrics(server) -> None:

@@ -12,14 +12,8 @@ import uuid
 import pytest
 import redis
 
-from models_export.bundle import load_bundle
 from serving.refine.settings import RefineSettings
 from tests.e2e.conftest import switch_to
-
-
-@pytest.fixture(scope="module")
-def catalog(serving_bundles):
-    return load_bundle(serving_bundles).catalog
 
 
 def _wait_until(check, timeout_s: float = 20.0, what: str = "condition") -> None:

@@ -11,7 +11,9 @@ import statistics
 import time
 
 import pytest
+import redis.asyncio as aioredis
 
+from serving.clients.history_store import refine_index_key
 from serving.refine.contract import Candidate, Degraded, RefineMode, RefineOutcome
 from tests.e2e.refine.speed import LLMSpeed
 
@@ -77,7 +79,7 @@ async def test_an_injected_title_changes_nothing_outside_6_to_n(
 
 
 async def test_a_budget_below_the_llm_latency_times_out_in_time_then_serves_from_cache(
-    make_refiner, llm_speed: LLMSpeed, catalog: list[Candidate]
+    make_refiner, llm_speed: LLMSpeed, catalog: list[Candidate], redis_url: str
 ) -> None:
     budget_ms = llm_speed.below_call_ms
     # The calls must be made (not skipped for lack of time) and outlive their requests.
@@ -85,10 +87,14 @@ async def test_a_budget_below_the_llm_latency_times_out_in_time_then_serves_from
     # Histories the server has not seen: no prefix cache, no call fits in the budget.
     requests = [request(catalog, start) for start in (300, 340, 380)]
     elapsed = []
-    for history, candidates in requests:
+    for user, (history, candidates) in enumerate(requests):
         started = time.perf_counter()
         outcome = await refiner.refine(
-            model_version="v1", history=history, candidates=candidates, remaining_ms=budget_ms
+            model_version="v1",
+            history=history,
+            candidates=candidates,
+            remaining_ms=budget_ms,
+            user_id=f"user-{user}",
         )
         elapsed.append((time.perf_counter() - started) * 1000)
         assert outcome.degraded == [Degraded.REFINE_TIMEOUT]
@@ -105,6 +111,14 @@ async def test_a_budget_below_the_llm_latency_times_out_in_time_then_serves_from
         assert again.refined and again.from_cache and again.degraded == []
         assert_valid(again.candidates, candidates)
         assert again.elapsed_ms <= budget_ms + 5
+    # each late answer was listed under its user, for `DELETE /users/{id}` to find
+    index = aioredis.from_url(redis_url, decode_responses=True)
+    try:
+        for user in range(len(requests)):
+            entries = await index.smembers(refine_index_key(f"user-{user}"))
+            assert len(entries) == 1 and await index.exists(*entries) == 1
+    finally:
+        await index.aclose()
 
 
 async def test_too_little_budget_skips_without_calling(
