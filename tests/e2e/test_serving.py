@@ -114,6 +114,7 @@ def test_items_endpoint(server, catalog) -> None:
         "title": catalog.titles[1],
         "text": catalog.texts[1],
         "popularity": int(catalog.popularity[1]),
+        "from_text": False,
     }
     assert missing.status_code == 404
     assert missing.json()["error"]["field"] == "item_id"
