@@ -41,6 +41,7 @@ def test_no_generated_input_causes_a_server_error(server) -> None:
         "POST /recommend",
         "POST /events",
         "GET /users/{user_id}/history",
+        "DELETE /users/{user_id}",
         "GET /items/{item_id}",
         "GET /healthz",
         "GET /readyz",
