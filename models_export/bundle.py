@@ -89,6 +89,9 @@ class OnnxInfo(BaseModel):
     opset: int
     input_name: str = "item_seq"
     output_name: str = "user_vectors"
+    # (batch, K, min(seq, max_len)): each position's weight in each intent, for explanations;
+    # None in bundles exported before explanations existed
+    weights_name: str | None = None
     parity_max_abs_diff: float  # ONNX Runtime vs torch on real sequences
     n_parity_sequences: int
     optimization: str  # ONNX Runtime graph optimisation level the stored graph was saved with

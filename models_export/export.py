@@ -33,6 +33,7 @@ from models_export.index_build import IndexSettings, build_index, write_index
 from models_export.onnx_export import (
     OPSET,
     ORT_LEVEL,
+    WEIGHTS_NAME,
     ExportError,
     check_parity,
     export_onnx,
@@ -184,6 +185,7 @@ def export_run(
             metrics=dict(checkpoint.metrics),
             onnx=OnnxInfo(
                 opset=OPSET,
+                weights_name=WEIGHTS_NAME,
                 parity_max_abs_diff=parity.max_abs_diff,
                 n_parity_sequences=parity.n_sequences,
                 optimization=ORT_LEVEL,

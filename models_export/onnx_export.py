@@ -1,8 +1,10 @@
 """torch encoder -> ONNX graph (dynamic batch and sequence), ONNX Runtime-optimised copy, parity.
 
 The graph maps `item_seq` int64 (batch, seq), left-padded with 0, to `user_vectors` float32
-(batch, K, D). Parity is measured between torch eager and ONNX Runtime running the *stored*
-(optimised) graph, on real sequences, in batches of varying sequence length.
+(batch, K, D) and `history_weights` float32 (batch, K, min(seq, max_len)): how much each of the
+last positions weighs in each intent, what `/recommend` with `explain` reads. Parity is measured
+between torch eager and ONNX Runtime running the *stored* (optimised) graph, on real sequences,
+in batches of varying sequence length.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from training.sequences import left_pad
 
 INPUT_NAME = "item_seq"
 OUTPUT_NAME = "user_vectors"
+WEIGHTS_NAME = "history_weights"
 OPSET = 18
 PARITY_TOLERANCE = 1e-4
 # "extended" fusions (attention, LayerNorm, GELU) exist for the CPU and CUDA providers alike;
@@ -33,19 +36,20 @@ class ExportError(RuntimeError):
     pass
 
 
-class _Encode(nn.Module):
-    """Exports `encode` (not `forward`, which subclasses may use for training)."""
+class _Explain(nn.Module):
+    """Exports `explain` (`encode` and its weights; not `forward`, which subclasses may use for
+    training)."""
 
     def __init__(self, model: SequenceEncoder) -> None:
         super().__init__()
         self.model = model
 
-    def forward(self, item_seq: torch.Tensor) -> torch.Tensor:
-        return self.model.encode(item_seq)
+    def forward(self, item_seq: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        return self.model.explain(item_seq)
 
 
 def export_onnx(model: SequenceEncoder, path: Path, opset: int = OPSET) -> Path:
-    """Write the raw (unoptimised) ONNX graph of `model.encode` to `path`."""
+    """Write the raw (unoptimised) ONNX graph of `model.explain` to `path`."""
     model.eval()
     max_len = model.config.max_len
     example = torch.randint(1, model.config.n_items + 1, (2, max_len), dtype=torch.int64)
@@ -60,11 +64,11 @@ def export_onnx(model: SequenceEncoder, path: Path, opset: int = OPSET) -> Path:
         with warnings.catch_warnings(), torch.no_grad():
             warnings.simplefilter("ignore")
             torch.onnx.export(
-                _Encode(model),
+                _Explain(model),
                 (example,),
                 str(path),
                 input_names=[INPUT_NAME],
-                output_names=[OUTPUT_NAME],
+                output_names=[OUTPUT_NAME, WEIGHTS_NAME],
                 opset_version=opset,
                 dynamic_shapes={"item_seq": {0: batch, 1: seq}},
                 dynamo=True,
@@ -112,8 +116,13 @@ def parity_sequences(
 
 
 def torch_encode(model: SequenceEncoder, item_seq: np.ndarray) -> np.ndarray:
+    return torch_explain(model, item_seq)[0]
+
+
+def torch_explain(model: SequenceEncoder, item_seq: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     with torch.no_grad():
-        return model.encode(torch.from_numpy(item_seq)).numpy()
+        vectors, weights = model.explain(torch.from_numpy(item_seq))
+        return vectors.numpy(), weights.numpy()
 
 
 @dataclass(frozen=True)
@@ -133,7 +142,8 @@ def check_parity(
     n_samples: int = 256,
     tolerance: float = PARITY_TOLERANCE,
 ) -> ParityResult:
-    """Compare torch and ONNX Runtime on every sequence and raise above `tolerance`.
+    """Compare torch and ONNX Runtime on every sequence (user vectors and history weights) and
+    raise above `tolerance`.
 
     Sequences are sorted by length and each batch is padded only to its longest member, so the
     graph runs at many sequence lengths (the dynamic axis), including ones past `max_len`.
@@ -145,9 +155,15 @@ def check_parity(
         rows = order[start : start + batch_size]
         length = max(1, max(len(sequences[r]) for r in rows))
         batch = left_pad([sequences[r] for r in rows], length)
-        expected = torch_encode(model, batch)
-        (got,) = session.run([OUTPUT_NAME], {INPUT_NAME: batch})  # type: ignore[attr-defined]
-        worst = max(worst, float(np.abs(got - expected).max()))
+        expected, expected_weights = torch_explain(model, batch)
+        got, got_weights = session.run(  # type: ignore[attr-defined]
+            [OUTPUT_NAME, WEIGHTS_NAME], {INPUT_NAME: batch}
+        )
+        worst = max(
+            worst,
+            float(np.abs(got - expected).max()),
+            float(np.abs(got_weights - expected_weights).max()),
+        )
         for row, vectors in zip(rows, expected, strict=True):
             outputs[row] = vectors
     if not worst <= tolerance:

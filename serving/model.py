@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from models_export.bundle import LoadedBundle, load_bundle
+from models_export.bundle import BundleFiles, LoadedBundle, load_bundle
 from serving.settings import Settings
 
 
@@ -41,6 +41,9 @@ class ServedModel:
         self.index = index
         self._input = manifest.onnx.input_name
         self._output = manifest.onnx.output_name
+        self._weights = manifest.onnx.weights_name
+        # Memory-mapped: explanations read a few rows; the index holds the vectors it searches.
+        self._item_vectors: np.ndarray = np.load(BundleFiles(bundle.root).items, mmap_mode="r")
         catalog = bundle.catalog
         self.external_ids: list[str] = catalog.external_ids
         self.titles: list[str] = catalog.titles
@@ -50,6 +53,19 @@ class ServedModel:
         self.known: dict[str, int] = catalog.internal_ids()
         order = np.argsort(-catalog.popularity[1:], kind="stable") + 1
         self.popular_order: np.ndarray = order.astype(np.int64)
+
+    @property
+    def explainable(self) -> bool:
+        """Bundles exported before explanations have no history weights output."""
+        return self._weights is not None
+
+    def explain(self, row: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(max_len,) encoder input -> (user vectors (K, D), history weights (K, W))."""
+        vectors, weights = self.session.run([self._output, self._weights], {self._input: row[None]})
+        return vectors[0], weights[0]
+
+    def item_vectors(self, ids: list[int]) -> np.ndarray:
+        return np.asarray(self._item_vectors[ids])
 
     def encode_retrieve(
         self, rows: np.ndarray, fetch: int

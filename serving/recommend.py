@@ -19,6 +19,7 @@ from serving.holder import ModelHolder
 from serving.metrics import Metrics
 from serving.model import ServedModel
 from serving.pipeline.deadline import Deadline
+from serving.pipeline.explain import explain_items
 from serving.pipeline.history import History, encoder_input, merge_history
 from serving.pipeline.ranking import fetch_size, filter_candidates, popularity_fallback
 from serving.refine.contract import Candidate, Degraded, RefinePolicy, Refiner
@@ -76,6 +77,7 @@ class Recommender:
         needed = max(req.k, settings.refine.refine_candidates) if refine_wanted else req.k
 
         ids = scores = None
+        from_model = False
         if history.empty:
             if Degraded.HISTORY_STORE_UNAVAILABLE not in degraded:
                 degraded.append(Degraded.COLD_START)
@@ -83,6 +85,7 @@ class Recommender:
             found = await self._retrieve(model, history, needed, excluded, deadline, degraded)
             if found is not None:
                 ids, scores = found
+                from_model = True
         if ids is None:
             with deadline.stage("fallback"):
                 ids, scores = popularity_fallback(
@@ -91,6 +94,7 @@ class Recommender:
             refine_wanted = False
 
         refined = from_cache = False
+        encoder_order = ids
         if refine_wanted and self.refiner is not None:
             ids, scores, refined, from_cache = await self._refine(
                 model, history, ids, scores, deadline, degraded, req.user_id
@@ -104,6 +108,20 @@ class Recommender:
                 zip(ids[: req.k].tolist(), scores[: req.k].tolist(), strict=True)
             )
         ]
+        if req.explain:
+            with deadline.stage("explain"):
+                shown = ids[: req.k].tolist()
+                before = (
+                    {int(i): rank + 1 for rank, i in enumerate(encoder_order.tolist())}
+                    if refined
+                    else None
+                )
+                for item, reason in zip(
+                    items,
+                    self._explain(model, history, shown, from_model, before, degraded),
+                    strict=True,
+                ):
+                    item["explanation"] = reason
         timings = deadline.finish()
         # Counted before the answer leaves, so a scrape after a response always includes it.
         self._observe(timings, degraded)
@@ -117,6 +135,38 @@ class Recommender:
             timings_ms=timings,
             request_id=uuid.uuid4().hex,
         )
+
+    @staticmethod
+    def _explain(
+        model: ServedModel,
+        history: History,
+        shown: list[int],
+        from_model: bool,
+        before_refine: dict[int, int] | None,
+        degraded: list[Degraded],
+    ) -> list[dict[str, object]]:
+        """Plain dicts of `Explanation`, one per shown item (validated with the answer)."""
+        if not from_model or not model.explainable:
+            if from_model:
+                degraded.append(Degraded.EXPLAIN_UNAVAILABLE)
+            source = "model" if from_model else "popularity"
+            blank = {"source": source, "intent": None, "because": [], "rank_before_refine": None}
+            return [blank] * len(shown)
+        row = encoder_input(history.internal_ids, model.max_len)
+        user_vectors, weights = model.explain(row)
+        reasons = explain_items(model.item_vectors(shown), user_vectors, weights, row)
+        return [
+            {
+                "source": "model",
+                "intent": reason.intent,
+                "because": [
+                    {"item_id": model.external_ids[i], "title": model.titles[i]}
+                    for i in reason.because
+                ],
+                "rank_before_refine": None if before_refine is None else before_refine[item],
+            }
+            for item, reason in zip(shown, reasons, strict=True)
+        ]
 
     async def _stored_history(
         self, user_id: str | None, deadline: Deadline, degraded: list[Degraded]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -48,6 +48,33 @@ class RecommendRequest(BaseModel):
         RefinePolicy.AUTO,
         description="LLM re-ranking of ranks 6..N: `on`, `off`, or `auto` (when it helps).",
     )
+    explain: bool = Field(
+        False,
+        description="Add an `explanation` to every item: the intent that scored it, the history "
+        "items that weigh most in that intent, and its rank before the LLM re-ranked.",
+    )
+
+
+class HistoryItem(BaseModel):
+    item_id: str
+    title: str | None = Field(description="None when the served model does not know the item.")
+
+
+class Explanation(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    source: Literal["model", "popularity"] = Field(
+        description="`popularity` when the encoder did not rank the item (cold start, skipped)."
+    )
+    intent: int | None = Field(
+        description="Which of the model's K user vectors scores the item highest (0 for SASRec)."
+    )
+    because: list[HistoryItem] = Field(
+        description="Up to 3 history items that weigh most in that intent, heaviest first."
+    )
+    rank_before_refine: int | None = Field(
+        description="The item's rank before the LLM re-ranked; None when refine did not run."
+    )
 
 
 class RecommendedItem(BaseModel):
@@ -57,6 +84,11 @@ class RecommendedItem(BaseModel):
     score: float
     rank: int
     title: str
+    explanation: Explanation | None = Field(
+        None,
+        exclude_if=lambda value: value is None,
+        description="Only with `explain: true`.",
+    )
 
 
 class RecommendResponse(BaseModel):
@@ -125,11 +157,6 @@ class EventsAccepted(BaseModel):
     unknown_items: list[str] = Field(
         description="Stored anyway (a later bundle may know them), but the served model does not."
     )
-
-
-class HistoryItem(BaseModel):
-    item_id: str
-    title: str | None = Field(description="None when the served model does not know the item.")
 
 
 class UserHistory(BaseModel):

@@ -36,6 +36,8 @@ class Degraded(StrEnum):
     REFINE_INVALID_OUTPUT = "refine_invalid_output"
     REFINE_BREAKER_OPEN = "refine_breaker_open"
     REFINE_SHED = "refine_shed"  # too many LLM calls in flight
+    # explain asked of a bundle exported before explanations (no history weights output)
+    EXPLAIN_UNAVAILABLE = "explain_unavailable"
 
 
 @dataclass(frozen=True, slots=True)

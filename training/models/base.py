@@ -56,7 +56,8 @@ class CausalSelfAttention(nn.Module):
         self.out = nn.Linear(dim, dim)
         self.dropout = nn.Dropout(dropout)
 
-    def forward(self, x: Tensor, mask: Tensor) -> Tensor:
+    def forward(self, x: Tensor, mask: Tensor) -> tuple[Tensor, Tensor]:
+        """-> (output (B, L, D), attention weights (B, heads, L, L))."""
         batch, length, dim = x.shape
         q, k, v = (
             proj(x).reshape(batch, length, self.heads, self.head_dim).transpose(1, 2)
@@ -64,9 +65,9 @@ class CausalSelfAttention(nn.Module):
         )
         scores = q @ k.transpose(-1, -2) * self.head_dim**-0.5
         scores = scores.masked_fill(~mask.unsqueeze(1), float("-inf"))
-        weights = self.dropout(torch.softmax(scores, dim=-1))
-        context = (weights @ v).transpose(1, 2).reshape(batch, length, dim)
-        return self.out(context)
+        weights = torch.softmax(scores, dim=-1)
+        context = (self.dropout(weights) @ v).transpose(1, 2).reshape(batch, length, dim)
+        return self.out(context), weights
 
 
 class Block(nn.Module):
@@ -83,9 +84,11 @@ class Block(nn.Module):
         )
         self.dropout = nn.Dropout(dropout)
 
-    def forward(self, x: Tensor, mask: Tensor) -> Tensor:
-        x = x + self.dropout(self.attn(self.attn_norm(x), mask))
-        return x + self.dropout(self.ffn(self.ffn_norm(x)))
+    def forward(self, x: Tensor, mask: Tensor) -> tuple[Tensor, Tensor]:
+        """-> (output, the attention weights of the block)."""
+        attended, weights = self.attn(self.attn_norm(x), mask)
+        x = x + self.dropout(attended)
+        return x + self.dropout(self.ffn(self.ffn_norm(x))), weights
 
 
 class SequenceEncoder(nn.Module):
@@ -126,17 +129,31 @@ class SequenceEncoder(nn.Module):
 
         Padding rows are zeroed; position t depends only on real items at positions <= t.
         """
+        return self._trunk(item_seq)[0]
+
+    def _trunk(self, item_seq: Tensor) -> tuple[Tensor, Tensor]:
+        """-> (hidden (B, L, D), the last block's attention from the last position, averaged
+        over heads (B, L); uniform over the real positions when there is no block)."""
         real = (item_seq != 0).unsqueeze(-1).to(self.item_embedding.weight.dtype)
         x = self.item_embedding(item_seq) * math.sqrt(self.config.dim)
         x = x + self.position_embedding(positions(item_seq, self.config.max_len))
         x = self.embed_dropout(x) * real
         mask = attention_mask(item_seq)
+        last_attention = real[..., 0] / real[..., 0].sum(1, keepdim=True).clamp(min=1.0)
         for block in self.blocks:
-            x = block(x, mask) * real
-        return self.final_norm(x) * real
+            x, weights = block(x, mask)
+            x = x * real
+            last_attention = weights[:, :, -1, :].mean(1)
+        return self.final_norm(x) * real, last_attention
 
     def encode(self, item_seq: Tensor) -> Tensor:
         """(B, L) left-padded int64 -> (B, K, D) user intent vectors."""
+        raise NotImplementedError
+
+    def explain(self, item_seq: Tensor) -> tuple[Tensor, Tensor]:
+        """`encode` with what it read: (B, L) -> (user vectors (B, K, D), history weights
+        (B, K, L')), L' = min(L, max_len), the weight of each of the last L' positions in
+        intent k (0 on padding); from weights the model computes anyway, no second model."""
         raise NotImplementedError
 
     def forward(self, item_seq: Tensor) -> Tensor:

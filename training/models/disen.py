@@ -59,12 +59,20 @@ class DisenSeq(SequenceEncoder):
 
     def encode(self, item_seq: Tensor) -> Tensor:
         item_seq = self.truncate(item_seq)
-        return self._disentangle(item_seq, self.hidden(item_seq), last_only=True, future=False)
+        return self._disentangle(item_seq, self.hidden(item_seq), last_only=True, future=False)[0]
+
+    def explain(self, item_seq: Tensor) -> tuple[Tensor, Tensor]:
+        """The weights: eq. 6's q_i^(k) q_i, what each position adds to intent k."""
+        item_seq = self.truncate(item_seq)
+        vectors, weights = self._disentangle(
+            item_seq, self.hidden(item_seq), last_only=True, future=False
+        )
+        return vectors, weights[:, 0]
 
     def encode_future(self, reversed_future: Tensor) -> Tensor:
         """Encode a reversed future subsequence (label side of S2S): (B, L) -> (B, K, D)."""
         item_seq = self.truncate(reversed_future)
-        return self._disentangle(item_seq, self.hidden(item_seq), last_only=True, future=True)
+        return self._disentangle(item_seq, self.hidden(item_seq), last_only=True, future=True)[0]
 
     def encode_all(self, item_seq: Tensor) -> tuple[Tensor, Tensor]:
         """Intent vectors of every prefix at once: (B, L) -> ((B, L, K, D), hidden (B, L, D)).
@@ -73,7 +81,7 @@ class DisenSeq(SequenceEncoder):
         trunk is causal and eq. 5 is masked to positions <= t, so nothing after t leaks in.
         """
         hidden = self.hidden(item_seq)
-        return self._disentangle(item_seq, hidden, last_only=False, future=False), hidden
+        return self._disentangle(item_seq, hidden, last_only=False, future=False)[0], hidden
 
     def assignments(self, z: Tensor) -> Tensor:
         """eq. 4: soft assignment of positions to intents, (..., D) -> (..., K)."""
@@ -81,7 +89,10 @@ class DisenSeq(SequenceEncoder):
         c_n = F.normalize(self.assign_norm_c(self.prototypes), dim=-1)
         return torch.softmax(z_n @ c_n.T / self.config.temperature, dim=-1)
 
-    def _disentangle(self, item_seq: Tensor, z: Tensor, *, last_only: bool, future: bool) -> Tensor:
+    def _disentangle(
+        self, item_seq: Tensor, z: Tensor, *, last_only: bool, future: bool
+    ) -> tuple[Tensor, Tensor]:
+        """-> (intent vectors (B, K, D) or (B, L, K, D), eq. 6's weights (B, Q, K, L))."""
         alpha = self.relation_position(positions(item_seq, self.config.max_len))
         assign = self.assignments(z)  # (B, L, K)
         keys = self.relation_norm_key(alpha + z)
@@ -105,4 +116,4 @@ class DisenSeq(SequenceEncoder):
         )
         bias = self.intent_bias_future if future else self.intent_bias
         out = self.output_norm(bias + aggregated)  # eq. 6
-        return out[:, 0] if last_only else out
+        return (out[:, 0] if last_only else out), weights

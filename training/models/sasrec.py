@@ -27,3 +27,8 @@ class SASRec(SequenceEncoder):
 
     def encode(self, item_seq: Tensor) -> Tensor:
         return self.hidden(self.truncate(item_seq))[:, -1:, :]
+
+    def explain(self, item_seq: Tensor) -> tuple[Tensor, Tensor]:
+        """The weights: how the last position attends to the history in the last block."""
+        hidden, last_attention = self._trunk(self.truncate(item_seq))
+        return hidden[:, -1:, :], last_attention.unsqueeze(1)
