@@ -22,6 +22,7 @@ from serving.metrics import Metrics
 from serving.recommend import Recommender
 from serving.refine import build_refiner
 from serving.routes import include_routes
+from serving.routes.demo import include_demo
 from serving.routes.docs import include_docs
 from serving.settings import Settings
 
@@ -151,5 +152,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_error_handlers(app)
     include_routes(app)
     include_docs(app)
+    if settings.demo:
+        include_demo(app)
     app.add_middleware(BodyTooLarge, max_bytes=settings.max_body_bytes)
     return app

@@ -27,6 +27,9 @@ class Settings(BaseSettings):
     redis_timeout_ms: float = Field(30.0, gt=0)
     # Events are not on the latency path; refusing them on a busy host is the worse outcome.
     redis_write_timeout_ms: float = Field(1000.0, gt=0)
+    # The demo page at /demo and its user picker (GET /demo/users lists stored user ids: turn it
+    # off where those ids are not for everyone who can reach the API).
+    demo: bool = True
     # `DELETE /users/{id}` scans the key space for the user's keys: seconds on a large Redis.
     forget_timeout_ms: float = Field(10_000.0, gt=0)
     # Redis connections per server process, opened at start; more concurrent calls wait for one.

@@ -226,6 +226,22 @@ class HistoryStore:
         event_ids = sum(1 for k in keys if k.startswith(f"{KEY_PREFIX}{user_id}}}:event:"))
         return Forgotten(int(history_items), event_ids, int(refine_entries), cached)
 
+    async def some_users(self, limit: int, timeout_s: float) -> list[str]:
+        """Up to `limit` ids of users with a stored history, in no particular order (the demo
+        page's picker); what one bounded SCAN finds."""
+        self._check("read")
+        suffix = "}:history"
+        users: list[str] = []
+        try:
+            async with asyncio.timeout(timeout_s):
+                async for key in self.client.scan_iter(f"{KEY_PREFIX}*{suffix}", 1000):
+                    users.append(key[len(KEY_PREFIX) : -len(suffix)])
+                    if len(users) == limit:
+                        break
+        except (RedisError, OSError, TimeoutError) as exc:
+            raise self._trip("read", exc) from exc
+        return users
+
     async def open_connections(self, timeout_s: float) -> int:
         """Open the pool's connections now (at start-up) so that the first burst of requests
         finds them ready; returns how many are open. A store that is down opens none: the
