@@ -27,7 +27,12 @@ from urllib.parse import urlsplit
 
 import numpy as np
 
-TARGETS = {"p99_ms_at_200rps": 15.0, "peak_rps": 500.0, "errors": 0}
+TARGETS = {
+    "p99_ms_at_200rps": 15.0,
+    "peak_rps": 500.0,
+    "errors": 0,
+    "explain_p50_ms_added": 0.5,
+}
 N_USERS = 200  # users seeded with a history through /events
 K = 10
 HEALTHZ = "GET /healthz c=1"
@@ -233,6 +238,32 @@ def one_client(
     return scenario
 
 
+def explain_ab(
+    host: str, port: int, bodies: list[bytes], duration: float
+) -> tuple[Scenario, Scenario]:
+    """One client alternating each request without and with `explain` (A/B in one run, so
+    both halves see the same machine): what explanations add to a request."""
+    plain, explained = Scenario("explain off c=1"), Scenario("explain on c=1")
+    pairs = [(body, body[:-1] + b', "explain": true}') for body in bodies]
+    conn = BlockingConnection(host, port)
+    rng = random.Random(1)
+    t0 = time.perf_counter()
+    end = t0 + duration
+    while time.perf_counter() < end:
+        for scenario, body in zip((plain, explained), rng.choice(pairs), strict=True):
+            started = time.perf_counter()
+            try:
+                status, _ = conn.request("POST", "/recommend", body)
+            except (OSError, ValueError):
+                scenario.errors += 1
+                conn.close()
+                continue
+            _record(scenario, started, status)
+    conn.close()
+    plain.elapsed_s = explained.elapsed_s = time.perf_counter() - t0
+    return plain, explained
+
+
 async def closed_loop(host: str, port: int, bodies: list[bytes], clients: int, duration: float):
     scenario = Scenario(f"closed c={clients}")
     end = time.perf_counter() + duration
@@ -399,6 +430,8 @@ def _load(url: str, bodies: list[bytes], options: BenchOptions, log) -> list[Sce
     for rate in options.rates:
         log(f"open loop, {rate:g} req/s, {options.duration_s:g} s")
         scenarios.append(run(open_loop(host, port, bodies, rate, options.duration_s)))
+    log(f"explain off / on alternated, 1 client, {options.duration_s:g} s")
+    scenarios.extend(explain_ab(host, port, bodies, options.duration_s))
     return scenarios
 
 
@@ -435,6 +468,7 @@ def run_bench(options: BenchOptions) -> dict:
     closed_1 = next((r for r in recommend if r["scenario"] == "closed c=1"), None)
     at_200 = next((r for r in recommend if r["scenario"] == "open 200 req/s"), None)
     closed = [r for r in recommend if r["scenario"].startswith("closed")]
+    explain = {r["scenario"]: r["p50_ms"] for r in recommend if r["scenario"].startswith("explain")}
     figures = {
         "p50_ms_c1": closed_1["p50_ms"] if closed_1 else None,
         "p99_ms_c1": closed_1["p99_ms"] if closed_1 else None,
@@ -443,6 +477,7 @@ def run_bench(options: BenchOptions) -> dict:
         "errors": sum(r["errors"] for r in rows),
         "degraded": sum(r["degraded"] for r in recommend),
         "healthz_p50_ms_c1": healthz["p50_ms"],
+        "explain_p50_ms_added": round(explain["explain on c=1"] - explain["explain off c=1"], 3),
     }
     return {
         "bench": "serve",

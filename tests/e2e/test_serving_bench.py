@@ -21,7 +21,14 @@ def test_bench_serve_prints_one_json_object_with_its_figures(serving_bundles, tm
     assert result.returncode == 0, result.stderr[-2000:]
     report = json.loads(result.stdout)
     names = [row["scenario"] for row in report["scenarios"]]
-    assert names == ["GET /healthz c=1", "closed c=1", "closed c=4", "open 50 req/s"]
+    assert names == [
+        "GET /healthz c=1",
+        "closed c=1",
+        "closed c=4",
+        "open 50 req/s",
+        "explain off c=1",
+        "explain on c=1",
+    ]
     assert all(row["requests"] > 0 for row in report["scenarios"])
     figures = report["figures"]
     assert figures["errors"] == 0
@@ -30,4 +37,12 @@ def test_bench_serve_prints_one_json_object_with_its_figures(serving_bundles, tm
     assert figures["p99_ms_at_200rps"] is None  # no run at that rate here
     # Half the requests name a stored user: after the first read of each, the copy answers.
     assert report["history_cache"]["hit"] > report["history_cache"]["miss"] > 0
-    assert set(report["targets"]) == {"p99_ms_at_200rps", "peak_rps", "errors"}
+    assert set(report["targets"]) == {
+        "p99_ms_at_200rps",
+        "peak_rps",
+        "errors",
+        "explain_p50_ms_added",
+    }
+    off, on = report["scenarios"][-2:]
+    assert off["requests"] == on["requests"]  # alternated
+    assert figures["explain_p50_ms_added"] == round(on["p50_ms"] - off["p50_ms"], 3)
