@@ -25,7 +25,7 @@ step() { echo "==> [$((SECONDS - started)) s] $*"; }
 fail() { echo "gpu-check: $*" >&2; echo "FAILED: $*" >>"$out/summary.md"; exit 1; }
 python="${PYTHON:-}"
 [ -n "$python" ] || { [ -x .venv/bin/python ] && python=.venv/bin/python || python=python3; }
-intentrec() { "$python" -c "from intentrec.cli import main; main()" "$@"; }
+intentrec=("$python" -c "from intentrec.cli import main; main()")
 echo "# GPU check $(date -u +%Y-%m-%dT%H:%M:%SZ)" >"$out/summary.md"
 
 if [ "$dry" = 1 ]; then
@@ -66,32 +66,32 @@ step "GPU-marked tests"
 echo "GPU tests: $(tail -1 "$out/gpu-tests.log")" >>"$out/summary.md"
 
 step "bench encode ($device)"
-timeout 120 intentrec bench encode --device "$device" --repeats 100 --json >"$out/encode.json" \
+timeout 120 "${intentrec[@]}" bench encode --device "$device" --repeats 100 --json >"$out/encode.json" \
     || fail "bench encode failed"
 
 step "bench retrieval ($sizes items, K=4)"
-timeout 180 intentrec bench retrieval --sizes "$sizes" --intents 4 --json >"$out/retrieval.json" \
+timeout 180 "${intentrec[@]}" bench retrieval --sizes "$sizes" --intents 4 --json >"$out/retrieval.json" \
     || fail "bench retrieval failed"
 
 for model in sasrec disen; do
     step "training $model for $epochs epoch(s) on $device"
-    timeout 150 intentrec train --data "$data" --model "$model" --epochs "$epochs" \
+    timeout 150 "${intentrec[@]}" train --data "$data" --model "$model" --epochs "$epochs" \
         --device "$device" --out "$out/runs/$model" >"$out/train-$model.log" 2>&1 \
         || fail "training $model failed (see $out/train-$model.log)"
     cp "$out/runs/$model/metrics.json" "$out/train-$model.json"
 done
 
 step "export and bench serve with the API on $device"
-timeout 120 intentrec export "$out/runs/sasrec" --out "$out/bundles" >"$out/export.log" 2>&1 \
+timeout 120 "${intentrec[@]}" export "$out/runs/sasrec" --out "$out/bundles" >"$out/export.log" 2>&1 \
     || fail "export failed (see $out/export.log)"
-INTENTREC_DEVICE="$device" timeout 180 intentrec bench serve --bundle "$out/bundles/current" \
+INTENTREC_DEVICE="$device" timeout 180 "${intentrec[@]}" bench serve --bundle "$out/bundles/current" \
     --duration "$duration" --json >"$out/serve.json" || fail "bench serve failed"
 
 if [ "$dry" = 1 ]; then
     echo "bench refine: skipped (dry run; the CPU LLM is measured by the refine tests)" >>"$out/summary.md"
 else
     step "vLLM on the GPU serving the refine model: bench refine"
-    timeout 240 intentrec bench refine --bundle "$out/bundles/current" --json >"$out/refine.json" \
+    timeout 240 "${intentrec[@]}" bench refine --bundle "$out/bundles/current" --json >"$out/refine.json" \
         || fail "bench refine failed (is vLLM's GPU build installed in .venv-llm or INTENTREC_LLM_PYTHON?)"
 fi
 
