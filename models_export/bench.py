@@ -74,7 +74,7 @@ def bench_retrieval_size(
     """
     import faiss
 
-    from models_export.index import search_intents, set_threads
+    from models_export.index import is_on_gpu, search_intents, set_threads
     from models_export.index_build import (
         RECALL_K,
         IndexSettings,
@@ -128,6 +128,7 @@ def bench_retrieval_size(
         "recall_at_100_tuning": round(built.info.recall_at_100, 4),
         "users_timed": len(timings),
         "threads": threads,
+        "index_device": "cuda" if is_on_gpu(built.index) else "cpu",
     }
 
 
@@ -155,9 +156,11 @@ def bench_encode_arch(
     threads: int = 1,
     repeats: int = 200,
     workdir: Any = None,
+    device: str = "cpu",
 ) -> list[dict[str, Any]]:
     """torch eager vs ONNX Runtime (the stored, optimised graph) on one encoder with random
-    weights (latency does not depend on the weights). Both get `threads` intra-op threads."""
+    weights (latency does not depend on the weights). Both get `threads` intra-op threads.
+    `device="cuda"` also times ONNX Runtime's CUDA provider (refused when it does not load)."""
     import tempfile
     from pathlib import Path
 
@@ -183,6 +186,13 @@ def bench_encode_arch(
         export_onnx(model, raw)
         optimize_onnx(raw, optimised)
         session = open_encoder(optimised, threads=threads)
+        cuda = None
+        if device == "cuda":
+            cuda = open_encoder(optimised, providers=["CUDAExecutionProvider"])
+            if cuda.get_providers()[0] != "CUDAExecutionProvider":
+                raise RuntimeError(
+                    f"ONNX Runtime did not load its CUDA provider (loaded {cuda.get_providers()})"
+                )
 
     rows = []
     rng = np.random.default_rng(0)
@@ -200,6 +210,18 @@ def bench_encode_arch(
 
         torch_p50, torch_p99 = time_calls(run_torch, runs, warmup=10)
         ort_p50, ort_p99 = time_calls(run_ort, runs, warmup=10)
+        on_gpu: dict[str, Any] = {}
+        if cuda is not None:
+
+            def run_cuda(item_seq: np.ndarray = item_seq) -> object:
+                return cuda.run([OUTPUT_NAME], {INPUT_NAME: item_seq})
+
+            cuda_p50, cuda_p99 = time_calls(run_cuda, runs, warmup=10)
+            on_gpu = {
+                "ort_cuda_p50_ms": round(cuda_p50, 3),
+                "ort_cuda_p99_ms": round(cuda_p99, 3),
+                "cuda_speedup_vs_cpu_ort_p50": round(ort_p50 / cuda_p50, 2),
+            }
         rows.append(
             {
                 "arch": arch,
@@ -212,6 +234,9 @@ def bench_encode_arch(
                 "speedup_p50": round(torch_p50 / ort_p50, 2),
                 "runs": runs,
                 "threads": threads,
+                "torch_device": str(next(model.parameters()).device),
+                "ort_providers": session.get_providers(),
+                **on_gpu,
             }
         )
     return rows

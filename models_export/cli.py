@@ -161,6 +161,7 @@ def bench_encode_command(
     # 1 by default: figures on a shared 2-core host are stable only without thread teams.
     threads: int = typer.Option(1, help="Intra-op threads for both torch and ONNX Runtime."),
     repeats: int = typer.Option(200, help="Timed calls at batch 1 (a quarter at larger batches)."),
+    device: str = typer.Option("cpu", help="cpu | cuda (also times ONNX Runtime's CUDA provider)."),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
 ) -> None:
     """Encoder latency: ONNX Runtime vs torch eager (median and p99 per call, speed-up)."""
@@ -180,6 +181,7 @@ def bench_encode_command(
             intents=intents,
             threads=threads,
             repeats=repeats,
+            device=device,
         )
     target = {"speedup_p50_at_batch_1": 2.0}
     if as_json:

@@ -394,6 +394,13 @@ def _seed_users(url: str, histories: list[list[str]]) -> None:
             response.raise_for_status()
 
 
+def _served_device(url: str) -> dict | None:
+    """What the server reports it runs on (/readyz), as loaded, not as configured."""
+    import httpx
+
+    return httpx.get(f"{url}/readyz", timeout=10.0).json().get("device")
+
+
 def _history_cache(url: str) -> dict[str, int]:
     """The server's history cache outcomes (hit, miss, ...) from its /metrics: reads of stored
     histories that did not reach Redis are part of what the latencies show."""
@@ -457,6 +464,7 @@ def run_bench(options: BenchOptions) -> dict:
             _seed_users(url, histories)
             scenarios = _load(url, bodies, options, console.log)
             history_cache = _history_cache(url)
+            device = _served_device(url)
         finally:
             if process is not None:
                 process.terminate()
@@ -487,6 +495,7 @@ def run_bench(options: BenchOptions) -> dict:
         "duration_s_per_scenario": options.duration_s,
         "budget_ms": options.budget_ms,
         "history_cache": history_cache,
+        "device": device,
         "scenarios": rows,
         "figures": figures,
         "targets": {
@@ -509,7 +518,11 @@ def print_report(report: dict, json_out: bool) -> None:
         print(json.dumps(report))
         return
     console = Console()
-    table = Table(title=f"bench serve: bundle {report['bundle']}")
+    device = report["device"] or {}
+    table = Table(
+        title=f"bench serve: bundle {report['bundle']}, on {device.get('name', 'unknown')} "
+        f"({', '.join(device.get('providers', []))}; {device.get('index_type', '')})"
+    )
     for column in ("scenario", "requests", "throughput_rps", "p50_ms", "p95_ms", "p99_ms"):
         table.add_column(column, justify="right")
     table.add_column("errors", justify="right")

@@ -54,9 +54,11 @@ class ModelHolder:
             # Long-lived like the start-up objects (see the app's lifespan): out of the cyclic
             # collector's sight. The old model is freed by reference counting once unused.
             gc.freeze()
-            self.metrics.set_bundle(model.version)
+            self.metrics.set_bundle(model.version, model.device.encoder, model.device.index)
             self.metrics.bundle_reloads.labels(outcome="ok").inc()
-            log.info("serving bundle %s from %s", model.version, model.root)
+            log.info(
+                "serving bundle %s from %s: %s", model.version, model.root, model.device.describe()
+            )
             return old, model
 
     def _target(self) -> Path | None:

@@ -62,6 +62,15 @@ class Metrics:
             registry=r,
         )
         # Across workers: 1 for every version some live worker serves (they reload one by one).
+        self.device_info = Gauge(
+            "intentrec_device_info",
+            "Where the served model runs (value 1): the encoder's ONNX Runtime provider and "
+            "the FAISS index, as loaded.",
+            ["encoder", "index"],
+            registry=r,
+            multiprocess_mode="livemax",
+        )
+        self._device: tuple[str, str] | None = None
         self.bundle_info = Gauge(
             "intentrec_bundle_info",
             "The served bundle (value 1).",
@@ -98,14 +107,19 @@ class Metrics:
             multiprocess_mode="livesum",
         )
 
-    def set_bundle(self, version: str) -> None:
+    def set_bundle(self, version: str, encoder: str, index: str) -> None:
         if self.multiprocess_dir is None:
             self.bundle_info.clear()
-        elif self._bundle_version not in (None, version):
-            # clear() does not reach the shared files: the replaced version drops to 0 instead.
-            self.bundle_info.labels(version=self._bundle_version).set(0)
+            self.device_info.clear()
+        else:
+            # clear() does not reach the shared files: what was replaced drops to 0 instead.
+            if self._bundle_version not in (None, version):
+                self.bundle_info.labels(version=self._bundle_version).set(0)
+            if self._device not in (None, (encoder, index)):
+                self.device_info.labels(*self._device).set(0)
         self.bundle_info.labels(version=version).set(1)
-        self._bundle_version = version
+        self.device_info.labels(encoder=encoder, index=index).set(1)
+        self._bundle_version, self._device = version, (encoder, index)
 
     def observe_timings(self, timings_ms: dict[str, float]) -> None:
         for stage, ms in timings_ms.items():

@@ -14,6 +14,13 @@ from typing import Any
 import numpy as np
 
 from models_export.bundle import BundleFiles, LoadedBundle, load_bundle
+from serving.device import (
+    ServedDevice,
+    encoder_device,
+    index_type,
+    place_index,
+    requested_providers,
+)
 from serving.settings import Settings
 
 
@@ -27,7 +34,9 @@ class EncodeResult:
 
 
 class ServedModel:
-    def __init__(self, bundle: LoadedBundle, session: Any, index: Any, device: str) -> None:
+    def __init__(
+        self, bundle: LoadedBundle, session: Any, index: Any, device: ServedDevice
+    ) -> None:
         manifest = bundle.manifest
         self.root: Path = bundle.root
         self.version: str = manifest.version
@@ -91,34 +100,23 @@ class ServedModel:
 WARM_UP_CALLS = 20
 
 
-def _providers(device: str) -> tuple[list[str], str]:
-    import onnxruntime as ort
-
-    available = ort.get_available_providers()
-    if device in ("auto", "cuda") and "CUDAExecutionProvider" in available:
-        return ["CUDAExecutionProvider", "CPUExecutionProvider"], "cuda"
-    if device == "cuda":
-        raise RuntimeError(
-            "INTENTREC_DEVICE=cuda but onnxruntime has no CUDAExecutionProvider "
-            f"(available: {available}); install the `gpu` extra or use auto/cpu"
-        )
-    return ["CPUExecutionProvider"], "cpu"
-
-
 def load_model(path: Path | str, settings: Settings) -> ServedModel:
     """Load and warm up a bundle (blocking: call it off the event loop)."""
     import onnxruntime as ort
 
-    from models_export.index import set_threads, to_device
+    from models_export.index import set_threads
 
     bundle = load_bundle(path)
     options = ort.SessionOptions()
     options.intra_op_num_threads = settings.ort_intra_threads
     options.inter_op_num_threads = settings.ort_inter_threads
-    providers, device = _providers(settings.device)
-    session = ort.InferenceSession(str(bundle.encoder_path), options, providers=providers)
+    asked = requested_providers(settings.device, ort.get_available_providers())
+    session = ort.InferenceSession(str(bundle.encoder_path), options, providers=asked)
+    loaded = session.get_providers()
+    encoder = encoder_device(settings.device, asked, loaded)
     set_threads(1)  # a few queries per batch: a thread team costs more than it gains
-    index, _ = to_device(bundle.index, "cpu" if settings.device == "cpu" else "auto")
+    index, where = place_index(bundle.index, settings.device, encoder)
+    device = ServedDevice(encoder, where, tuple(loaded), index_type(index))
     model = ServedModel(bundle, session, index, device)
     warm = np.zeros((1, model.max_len), dtype=np.int64)
     warm[0, -model.max_len // 2 :] = model.popular_order[: model.max_len // 2]

@@ -193,11 +193,22 @@ class Health(BaseModel):
     status: str
 
 
+class DeviceReport(BaseModel):
+    name: Literal["cuda", "cpu", "mixed"] = Field(
+        description="Where the model runs; `mixed`: encoder and index apart."
+    )
+    encoder: Literal["cuda", "cpu"] = Field(description="From the providers ONNX Runtime loaded.")
+    index: Literal["cuda", "cpu"] = Field(description="Where the FAISS index was placed.")
+    providers: list[str] = Field(description="ONNX Runtime's loaded providers, in order.")
+    index_type: str = Field(description="The FAISS index class searched.")
+
+
 class Readiness(BaseModel):
     ready: bool
     model_version: str | None
     history_store: str = Field(description="ok or unavailable")
     refine: str = Field(description="available or unavailable")
+    device: DeviceReport | None = Field(description="None until a bundle is loaded.")
 
 
 class ReloadResult(BaseModel):

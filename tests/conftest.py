@@ -86,3 +86,21 @@ def tiny_bundle(tiny_export_sasrec) -> Path:
 def tiny_bundle_disen(tiny_export_disen) -> Path:
     """A real multi-intent bundle directory exported from the tiny DisenSeq run."""
     return tiny_export_disen.bundle_dir
+
+
+@pytest.fixture(scope="session")
+def cuda_onnxruntime() -> None:
+    """Skips a GPU test where ONNX Runtime has no CUDA provider."""
+    import onnxruntime as ort
+
+    if "CUDAExecutionProvider" not in ort.get_available_providers():
+        pytest.skip("needs onnxruntime-gpu (the `gpu` extra) and a CUDA GPU")
+
+
+@pytest.fixture(scope="session")
+def gpu_faiss() -> None:
+    """Skips a GPU test where FAISS sees no GPU."""
+    from models_export.index import gpu_available
+
+    if not gpu_available():
+        pytest.skip("needs faiss-gpu (the `gpu` extra) and a CUDA GPU")

@@ -258,14 +258,24 @@ def bench_refine_command(
     from rich.table import Table
 
     from serving.refine.bench import bench_refine
-    from serving.refine.server import SERVED_NAME, EmbeddedLLMServer, cpu_model
+    from serving.refine.server import (
+        SERVED_NAME,
+        EmbeddedLLMServer,
+        cpu_model,
+        llm_python,
+        vllm_build,
+    )
     from serving.refine.settings import LLMServerSettings, RefineSettings
 
     console = Console(stderr=True)
     settings = RefineSettings(**_given({"llm_base_url": llm, "llm_model": llm_model}))
     catalog = _bench_catalog(bundle)
     server = None
-    served_by = {"llm_server": "external", "llm_dtype": "unknown (external server)"}
+    served_by = {
+        "llm_server": "external",
+        "llm_device": "unknown (external server)",
+        "llm_dtype": "unknown (external server)",
+    }
     if settings.llm_base_url is None:
         server_settings = LLMServerSettings()
         log_file = server_settings.data_dir / "llm" / "bench-vllm.log"
@@ -276,6 +286,7 @@ def bench_refine_command(
         dtype = server.dtype
         served_by = {
             "llm_server": "embedded",
+            "llm_device": vllm_build(llm_python(server_settings)),
             "llm_dtype": dtype.dtype,
             "llm_dtype_reason": dtype.reason,
             "llm_cpus": server_settings.llm_cpus or "vLLM's own binding",

