@@ -166,7 +166,13 @@ def bench_encode_arch(
 
     import torch
 
-    from models_export.onnx_export import INPUT_NAME, OUTPUT_NAME, export_onnx, optimize_onnx
+    from models_export.onnx_export import (
+        INPUT_NAME,
+        OUTPUT_NAME,
+        WEIGHTS_NAME,
+        export_onnx,
+        optimize_onnx,
+    )
     from models_export.verify import open_encoder
     from training.models import build_model
 
@@ -186,6 +192,11 @@ def bench_encode_arch(
         export_onnx(model, raw)
         optimize_onnx(raw, optimised)
         session = open_encoder(optimised, threads=threads)
+        # the graph as it was before explanations: what the weights output costs when not asked
+        plain_raw, plain = Path(tmp) / "plain.raw.onnx", Path(tmp) / "plain.onnx"
+        export_onnx(model, plain_raw, with_weights=False)
+        optimize_onnx(plain_raw, plain)
+        without_weights = open_encoder(plain, threads=threads)
         cuda = None
         if device == "cuda":
             cuda = open_encoder(optimised, providers=["CUDAExecutionProvider"])
@@ -208,7 +219,19 @@ def bench_encode_arch(
         def run_ort(item_seq: np.ndarray = item_seq) -> object:
             return session.run([OUTPUT_NAME], {INPUT_NAME: item_seq})
 
+        def run_explain(item_seq: np.ndarray = item_seq) -> object:
+            return session.run([OUTPUT_NAME, WEIGHTS_NAME], {INPUT_NAME: item_seq})
+
+        def run_without_weights(item_seq: np.ndarray = item_seq) -> object:
+            return without_weights.run([OUTPUT_NAME], {INPUT_NAME: item_seq})
+
         torch_p50, torch_p99 = time_calls(run_torch, runs, warmup=10)
+        # alternated in rounds, so that the three graphs see the same machine
+        ort, explain, plain_graph = [], [], []
+        for _ in range(4):
+            ort.append(time_calls(run_ort, runs // 4 + 1, warmup=5)[0])
+            explain.append(time_calls(run_explain, runs // 4 + 1, warmup=5)[0])
+            plain_graph.append(time_calls(run_without_weights, runs // 4 + 1, warmup=5)[0])
         ort_p50, ort_p99 = time_calls(run_ort, runs, warmup=10)
         on_gpu: dict[str, Any] = {}
         if cuda is not None:
@@ -232,6 +255,11 @@ def bench_encode_arch(
                 "ort_p50_ms": round(ort_p50, 3),
                 "ort_p99_ms": round(ort_p99, 3),
                 "speedup_p50": round(torch_p50 / ort_p50, 2),
+                # medians of 4 alternated rounds: vectors only, vectors + weights (explain),
+                # and vectors from a graph without the weights output
+                "ort_vectors_p50_ms": round(float(np.median(ort)), 3),
+                "ort_explain_p50_ms": round(float(np.median(explain)), 3),
+                "ort_graph_without_weights_p50_ms": round(float(np.median(plain_graph)), 3),
                 "runs": runs,
                 "threads": threads,
                 "torch_device": str(next(model.parameters()).device),

@@ -196,6 +196,8 @@ def bench_encode_command(
         "ort_p50_ms": "ORT p50 ms",
         "ort_p99_ms": "ORT p99 ms",
         "speedup_p50": "torch/ORT",
+        "ort_graph_without_weights_p50_ms": "ORT no-weights graph p50",
+        "ort_explain_p50_ms": "ORT + weights p50",
         "threads": "thr",
     }
     _print_table(f"encoder latency, dim {dim}, {layers} layers, {n_items} items", rows, columns)

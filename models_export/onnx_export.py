@@ -14,6 +14,7 @@ import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -38,18 +39,24 @@ class ExportError(RuntimeError):
 
 class _Explain(nn.Module):
     """Exports `explain` (`encode` and its weights; not `forward`, which subclasses may use for
-    training)."""
+    training), or `encode` alone without the weights."""
 
-    def __init__(self, model: SequenceEncoder) -> None:
+    def __init__(self, model: SequenceEncoder, with_weights: bool) -> None:
         super().__init__()
         self.model = model
+        self.with_weights = with_weights
 
-    def forward(self, item_seq: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        return self.model.explain(item_seq)
+    def forward(self, item_seq: torch.Tensor) -> Any:
+        if self.with_weights:
+            return self.model.explain(item_seq)
+        return self.model.encode(item_seq)
 
 
-def export_onnx(model: SequenceEncoder, path: Path, opset: int = OPSET) -> Path:
-    """Write the raw (unoptimised) ONNX graph of `model.explain` to `path`."""
+def export_onnx(
+    model: SequenceEncoder, path: Path, opset: int = OPSET, *, with_weights: bool = True
+) -> Path:
+    """Write the raw (unoptimised) ONNX graph of `model.explain` to `path`; `with_weights=False`
+    leaves the history weights out (`bench encode` measures what they cost)."""
     model.eval()
     max_len = model.config.max_len
     example = torch.randint(1, model.config.n_items + 1, (2, max_len), dtype=torch.int64)
@@ -64,11 +71,11 @@ def export_onnx(model: SequenceEncoder, path: Path, opset: int = OPSET) -> Path:
         with warnings.catch_warnings(), torch.no_grad():
             warnings.simplefilter("ignore")
             torch.onnx.export(
-                _Explain(model),
+                _Explain(model, with_weights),
                 (example,),
                 str(path),
                 input_names=[INPUT_NAME],
-                output_names=[OUTPUT_NAME, WEIGHTS_NAME],
+                output_names=[OUTPUT_NAME, WEIGHTS_NAME] if with_weights else [OUTPUT_NAME],
                 opset_version=opset,
                 dynamic_shapes={"item_seq": {0: batch, 1: seq}},
                 dynamo=True,
