@@ -47,6 +47,11 @@ def test_recommend_refines_below_the_top_5_and_degrades_under_a_tight_budget(
         assert on["refine_from_cache"]  # asked again: the LLM's order comes from the cache
         assert on_ids[:5] == off_ids[:5]
         assert sorted(on_ids) == sorted(off_ids)
+        # explained, every item says where the encoder had put it before the LLM moved it
+        explained = http.post("/recommend", json={**body, "refine": "on", "explain": True}).json()
+        assert explained["refined"] and [i["item_id"] for i in explained["items"]] == on_ids
+        before = [item["explanation"]["rank_before_refine"] for item in explained["items"]]
+        assert before == [off_ids.index(item_id) + 1 for item_id in on_ids]
 
         # Another history (no prefix cache) with a budget far below the LLM's latency.
         # (Within-budget timing is asserted on the refiner itself in test_refine_llm.py.)
