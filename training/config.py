@@ -116,7 +116,18 @@ TUNED_DEFAULTS: dict[str, dict[str, Any]] = {
         "loss": "bce",
         "lr": 0.0019,
     },
-    "disen": {},
+    # K = 1 won: no trial with 2 or 4 intents came close (docs/benchmarks.md); S2S weight and
+    # lambda drawn as .01 and .6, the class defaults
+    "disen": {
+        "dim": 128,
+        "layers": 4,
+        "heads": 2,
+        "dropout": 0.15,
+        "max_len": 50,
+        "intents": 1,
+        "loss": "bce",
+        "lr": 0.0011,
+    },
 }
 
 
