@@ -2,6 +2,8 @@
 
 Presets:
 - `foundation`: SASRec on the given data (Foundation issue targets).
+- `defaults`: SASRec and DisenSeq at their defaults (the tuned ones of training/config.py).
+- `intents`: DisenSeq with K in {1, 2, 4}, S2I only and S2I+S2S, the rest at its defaults.
 - `ablation`: SASRec, DisenSeq S2I only, DisenSeq S2I+S2S (AutoDisenSeq issue).
 - `sweep`: DisenSeq with K in {1, 2, 8} and lambda in {0.1, 0.3} (K = 4, lambda = 0.6, the
   defaults, is the `ablation` row). Hyper-parameters other than the swept one stay at their
@@ -54,6 +56,12 @@ class Variant:
 DISEN = {"model": "disen"}
 PRESETS: dict[str, list[Variant]] = {
     "foundation": [Variant("sasrec", {"model": "sasrec"})],
+    "defaults": [Variant("sasrec", {"model": "sasrec"}), Variant("disen", DISEN)],
+    "intents": [
+        Variant(f"disen K={k} {objective}", DISEN | {"intents": k, "s2i_only": s2i_only})
+        for k in (1, 2, 4)
+        for objective, s2i_only in (("S2I only", True), ("S2I+S2S", False))
+    ],
     "ablation": [
         Variant("sasrec", {"model": "sasrec"}),
         Variant("disen K=4 S2I only", DISEN | {"intents": 4, "s2i_only": True}),

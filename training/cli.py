@@ -11,7 +11,14 @@ import typer
 from rich.console import Console
 
 from training import data_cli
-from training.config import DisenConfig, EncoderConfig, ObjectiveConfig, TrainConfig
+from training.config import (
+    ENCODER_CONFIGS,
+    DisenConfig,
+    ObjectiveConfig,
+    TrainConfig,
+    default_of,
+    known_options,
+)
 
 console = Console()
 
@@ -26,9 +33,14 @@ def register(app: typer.Typer, bench: typer.Typer) -> None:
     bench.command("train")(bench_train)
 
 
-def _default(cls: type, name: str) -> str:
-    """An option's default, as its config class defines it (shown in --help)."""
-    return f"(default {getattr(cls, name)})"
+def _default(name: str) -> str:
+    """An option's default per model, as `train_config` applies it (shown in --help)."""
+    values = {
+        arch: default_of(name, arch) for arch in ENCODER_CONFIGS if name in known_options(arch)
+    }
+    if len(set(map(repr, values.values()))) == 1:
+        return f"(default {next(iter(values.values()))})"
+    return "(default " + ", ".join(f"{arch} {value}" for arch, value in values.items()) + ")"
 
 
 def train(
@@ -47,69 +59,53 @@ def train(
     k_core: Annotated[
         int | None,
         typer.Option(
-            help=f"Keep users and items with at least k actions (0 = off). "
-            f"{_default(TrainConfig, 'k_core')}"
+            help=f"Keep users and items with at least k actions (0 = off). {_default('k_core')}"
         ),
     ] = None,
-    dim: Annotated[int | None, typer.Option(help=_default(EncoderConfig, "dim"))] = None,
-    layers: Annotated[int | None, typer.Option(help=_default(EncoderConfig, "layers"))] = None,
-    heads: Annotated[int | None, typer.Option(help=_default(EncoderConfig, "heads"))] = None,
-    dropout: Annotated[float | None, typer.Option(help=_default(EncoderConfig, "dropout"))] = None,
+    dim: Annotated[int | None, typer.Option(help=_default("dim"))] = None,
+    layers: Annotated[int | None, typer.Option(help=_default("layers"))] = None,
+    heads: Annotated[int | None, typer.Option(help=_default("heads"))] = None,
+    dropout: Annotated[float | None, typer.Option(help=_default("dropout"))] = None,
     max_len: Annotated[
         int | None,
-        typer.Option(
-            help=f"Most recent items the encoder sees. {_default(EncoderConfig, 'max_len')}"
-        ),
+        typer.Option(help=f"Most recent items the encoder sees. {_default('max_len')}"),
     ] = None,
     intents: Annotated[
         int | None,
-        typer.Option(help=f"K intent vectors (disen). {_default(DisenConfig, 'intents')}"),
+        typer.Option(help=f"K intent vectors (disen). {_default('intents')}"),
     ] = None,
     temperature: Annotated[
         float | None,
-        typer.Option(
-            help=f"Intent assignment temperature (disen). {_default(DisenConfig, 'temperature')}"
-        ),
+        typer.Option(help=f"Intent assignment temperature (disen). {_default('temperature')}"),
     ] = None,
     loss: Annotated[
         str | None,
         typer.Option(
-            help=f"ce (full softmax) | bce (sampled negatives) | sampled. "
-            f"{_default(ObjectiveConfig, 'loss')}"
+            help=f"ce (full softmax) | bce (sampled negatives) | sampled. {_default('loss')}"
         ),
     ] = None,
     negatives: Annotated[
         int | None,
-        typer.Option(
-            help=f"Negatives per positive for bce / sampled. "
-            f"{_default(ObjectiveConfig, 'negatives')}"
-        ),
+        typer.Option(help=f"Negatives per positive for bce / sampled. {_default('negatives')}"),
     ] = None,
     s2s_weight: Annotated[
         float | None,
         typer.Option(
-            help=f"Weight of the sequence-to-sequence loss (disen). "
-            f"{_default(ObjectiveConfig, 's2s_weight')}"
+            help=f"Weight of the sequence-to-sequence loss (disen). {_default('s2s_weight')}"
         ),
     ] = None,
     s2s_lambda: Annotated[
         float | None,
-        typer.Option(
-            help=f"Share of S2S terms kept, 0.1..0.6 (disen). "
-            f"{_default(ObjectiveConfig, 's2s_lambda')}"
-        ),
+        typer.Option(help=f"Share of S2S terms kept, 0.1..0.6 (disen). {_default('s2s_lambda')}"),
     ] = None,
     s2i_only: Annotated[
         bool | None,
-        typer.Option(
-            help=f"Ablation: train DisenSeq with S2I only. {_default(ObjectiveConfig, 's2i_only')}"
-        ),
+        typer.Option(help=f"Ablation: train DisenSeq with S2I only. {_default('s2i_only')}"),
     ] = None,
     future_len: Annotated[
         int | None,
         typer.Option(
-            help=f"Longest future subsequence of the S2S loss (disen). "
-            f"{_default(ObjectiveConfig, 'future_len')}"
+            help=f"Longest future subsequence of the S2S loss (disen). {_default('future_len')}"
         ),
     ] = None,
     s2i_share: Annotated[
@@ -121,45 +117,34 @@ def train(
     ] = None,
     s2i_scale: Annotated[
         float | None,
-        typer.Option(help=f"DisenSeq S2I logit scale. {_default(ObjectiveConfig, 's2i_scale')}"),
+        typer.Option(help=f"DisenSeq S2I logit scale. {_default('s2i_scale')}"),
     ] = None,
-    lr: Annotated[float | None, typer.Option(help=_default(TrainConfig, "lr"))] = None,
-    weight_decay: Annotated[
-        float | None, typer.Option(help=_default(TrainConfig, "weight_decay"))
-    ] = None,
-    batch_size: Annotated[
-        int | None, typer.Option(help=_default(TrainConfig, "batch_size"))
-    ] = None,
-    epochs: Annotated[int | None, typer.Option(help=_default(TrainConfig, "epochs"))] = None,
+    lr: Annotated[float | None, typer.Option(help=_default("lr"))] = None,
+    weight_decay: Annotated[float | None, typer.Option(help=_default("weight_decay"))] = None,
+    batch_size: Annotated[int | None, typer.Option(help=_default("batch_size"))] = None,
+    epochs: Annotated[int | None, typer.Option(help=_default("epochs"))] = None,
     patience: Annotated[
         int | None,
-        typer.Option(
-            help=f"Evaluations without gain before stopping. {_default(TrainConfig, 'patience')}"
-        ),
+        typer.Option(help=f"Evaluations without gain before stopping. {_default('patience')}"),
     ] = None,
-    seed: Annotated[int | None, typer.Option(help=_default(TrainConfig, "seed"))] = None,
-    eval_every: Annotated[
-        int | None, typer.Option(help=_default(TrainConfig, "eval_every"))
-    ] = None,
+    seed: Annotated[int | None, typer.Option(help=_default("seed"))] = None,
+    eval_every: Annotated[int | None, typer.Option(help=_default("eval_every"))] = None,
     history: Annotated[
         str | None,
-        typer.Option(
-            help=f"Full ranking: masked (history removed) | kept. "
-            f"{_default(TrainConfig, 'history')}"
-        ),
+        typer.Option(help=f"Full ranking: masked (history removed) | kept. {_default('history')}"),
     ] = None,
     recent_window_share: Annotated[
         float | None,
         typer.Option(
             help=f"Share of training windows ending at the latest action. "
-            f"{_default(TrainConfig, 'recent_window_share')}"
+            f"{_default('recent_window_share')}"
         ),
     ] = None,
     new_items: Annotated[
         float | None,
         typer.Option(
             help=f"Share of items held out of training as if new (to measure how new items "
-            f"rank, e.g. with `export --with-text-items`). {_default(TrainConfig, 'new_items')}"
+            f"rank, e.g. with `export --with-text-items`). {_default('new_items')}"
         ),
     ] = None,
     threads: Annotated[
@@ -168,8 +153,7 @@ def train(
     device: Annotated[
         str | None,
         typer.Option(
-            help=f"auto (a CUDA GPU when torch sees one) | cpu | cuda[:N]. "
-            f"{_default(TrainConfig, 'device')}"
+            help=f"auto (a CUDA GPU when torch sees one) | cpu | cuda[:N]. {_default('device')}"
         ),
     ] = None,
     config_file: Annotated[
@@ -324,7 +308,7 @@ def report(
 
 def bench_train(
     preset: Annotated[
-        str, typer.Option(help="foundation | ablation | sweep | tune")
+        str, typer.Option(help="foundation | defaults | intents | ablation | sweep | tune")
     ] = "foundation",
     data: Annotated[str, typer.Option(help="Data folder or file.")] = "data/ml-100k",
     seeds: Annotated[str, typer.Option(help="Comma-separated seeds.")] = "1,2,3",
@@ -344,7 +328,6 @@ def bench_train(
     from rich.table import Table
 
     from training.bench import PRESETS, run_preset
-    from training.config import known_options
 
     if preset not in PRESETS:
         raise typer.BadParameter(f"unknown preset {preset!r}; choose from {sorted(PRESETS)}")

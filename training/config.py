@@ -8,7 +8,7 @@ around them. `train_config(**options)` builds a TrainConfig from flat option nam
 from __future__ import annotations
 
 import os
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import MISSING, asdict, dataclass, field, fields
 from typing import Any
 
 LOSSES = ("ce", "bce", "sampled")
@@ -102,6 +102,34 @@ class ObjectiveConfig:
 
 ENCODER_CONFIGS: dict[str, type[EncoderConfig]] = {"sasrec": SASRecConfig, "disen": DisenConfig}
 
+# Each model's defaults where they differ from the classes': the best trial of a 20-trial
+# `intentrec tune` on ml-100k validation (docs/benchmarks.md, "Hyper-parameter search"; test
+# never looked at), values rounded to two significant digits. Options given explicitly (command
+# line, --config file, --set) always win.
+TUNED_DEFAULTS: dict[str, dict[str, Any]] = {
+    "sasrec": {
+        "dim": 256,
+        "layers": 3,
+        "heads": 2,
+        "dropout": 0.3,
+        "max_len": 50,
+        "loss": "bce",
+        "lr": 0.0019,
+    },
+    # K = 1 won: no trial with 2 or 4 intents came close (docs/benchmarks.md); S2S weight and
+    # lambda drawn as .01 and .6, the class defaults
+    "disen": {
+        "dim": 128,
+        "layers": 4,
+        "heads": 2,
+        "dropout": 0.15,
+        "max_len": 50,
+        "intents": 1,
+        "loss": "bce",
+        "lr": 0.0011,
+    },
+}
+
 
 @dataclass
 class TrainConfig:
@@ -170,15 +198,28 @@ def flat_options(config: TrainConfig) -> dict[str, Any]:
     return options | config.loop_options()
 
 
+def default_of(name: str, arch: str) -> Any:
+    """What `train_config` uses for option `name` of `arch` when it is not given."""
+    if name in TUNED_DEFAULTS[arch]:
+        return TUNED_DEFAULTS[arch][name]
+    for cls in (ENCODER_CONFIGS[arch], ObjectiveConfig, TrainConfig):
+        for f in fields(cls):
+            if f.name == name:
+                return f.default if f.default_factory is MISSING else f.default_factory()
+    raise ValueError(f"not an option of {arch} training: {name}")
+
+
 def train_config(**options: Any) -> TrainConfig:
     """A TrainConfig from flat options as `intentrec train`, `bench train --set` and the presets
     name them (`model="disen", intents=2, s2s_lambda=0.3, lr=5e-3`); an option the chosen
-    architecture does not have is an error naming it."""
+    architecture does not have is an error naming it. Options not given take the model's
+    TUNED_DEFAULTS, then the config classes' defaults."""
     arch = options.pop("model", "sasrec")
     owners = option_names(arch)
     unknown = sorted(set(options) - known_options(arch))
     if unknown:
         raise ValueError(f"not an option of {arch} training: {', '.join(unknown)}")
+    options = TUNED_DEFAULTS[arch] | options
     picked = {
         group: {k: options[k] for k in names & set(options)} for group, names in owners.items()
     }

@@ -92,7 +92,13 @@ def trial_config(base: dict[str, Any], params: dict[str, Any]) -> TrainConfig:
 
 
 def config_file_values(config: TrainConfig) -> dict[str, Any]:
-    return {k: v for k, v in flat_options(config).items() if k not in NOT_SEARCHED}
+    """The file's options; floats to 12 significant digits (Ray's quantised draws come back as
+    0.30000000000000004)."""
+    return {
+        k: float(f"{v:.12g}") if isinstance(v, float) else v
+        for k, v in flat_options(config).items()
+        if k not in NOT_SEARCHED
+    }
 
 
 def _run_trial(params: dict[str, Any], base: dict[str, Any], dataset: SequenceDataset) -> None:

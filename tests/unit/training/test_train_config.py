@@ -13,29 +13,49 @@ import torch
 
 from training.checkpoint import CHECKPOINT_FILE, load_checkpoint, load_model
 from training.config import (
+    TUNED_DEFAULTS,
     DisenConfig,
     ObjectiveConfig,
     SASRecConfig,
     TrainConfig,
+    default_of,
     option_names,
     train_config,
 )
+
+
+def _tuned(arch: str, group: str) -> dict:
+    return {k: v for k, v in TUNED_DEFAULTS[arch].items() if k in option_names(arch)[group]}
 
 
 def test_flat_options_land_in_the_config_that_owns_them() -> None:
     config = train_config(
         data="d", model="disen", intents=2, dim=32, future_len=5, s2i_share=0.5, lr=5e-3
     )
-    assert config.model == DisenConfig(intents=2, dim=32)
-    assert config.objective == ObjectiveConfig(future_len=5, s2i_share=0.5)
+    assert config.model == DisenConfig(**(_tuned("disen", "model") | {"intents": 2, "dim": 32}))
+    assert config.objective == ObjectiveConfig(
+        **(_tuned("disen", "objective") | {"future_len": 5, "s2i_share": 0.5})
+    )
     assert (config.data, config.lr) == ("d", 5e-3)
 
 
-def test_defaults_are_the_config_classes_own() -> None:
-    config = train_config(data="d")
-    assert config.model == SASRecConfig()
-    assert config.objective == ObjectiveConfig()
-    assert config == TrainConfig(data="d", threads=config.threads)
+@pytest.mark.parametrize(("arch", "encoder"), [("sasrec", SASRecConfig), ("disen", DisenConfig)])
+def test_defaults_are_the_tuned_ones_then_the_config_classes(arch: str, encoder: type) -> None:
+    config = train_config(data="d", model=arch)
+    assert config.model == encoder(**_tuned(arch, "model"))
+    assert config.objective == ObjectiveConfig(**_tuned(arch, "objective"))
+    loop = _tuned(arch, "loop")
+    assert config == TrainConfig(
+        data="d", model=config.model, objective=config.objective, threads=config.threads, **loop
+    )
+    assert all(default_of(name, arch) == value for name, value in TUNED_DEFAULTS[arch].items())
+
+
+def test_given_options_win_over_the_tuned_defaults() -> None:
+    tuned = TUNED_DEFAULTS["sasrec"]
+    assert "dim" in tuned and "lr" in tuned  # what the test changes
+    config = train_config(data="d", model="sasrec", dim=16, lr=0.5)
+    assert (config.model.dim, config.lr) == (16, 0.5)
 
 
 def test_each_option_has_exactly_one_owner() -> None:
