@@ -81,10 +81,10 @@ class MicroBatcher:
         future: asyncio.Future[EncodeResult] = asyncio.get_running_loop().create_future()
         if alone and not self._busy and model.single_ms <= self.inline_max_ms:
             # Idle and cheap: two thread hand-offs would cost more than the work itself.
-            scores, ids, encode_ms, retrieve_ms = model.encode_retrieve(row[None, :], fetch)
+            encoded = model.encode_retrieve(row[None, :], fetch)
             # Observed once the request has its answer, as the use case's own metrics are.
             asyncio.get_running_loop().call_soon(self.metrics.batch_size.observe, 1)
-            future.set_result(EncodeResult(scores[0], ids[0], encode_ms, retrieve_ms, 1))
+            future.set_result(encoded.row(0, fetch, 1))
             return future
         self._queue.append(_Job(model, row, fetch, future))
         self._wakeup.set()
@@ -123,7 +123,7 @@ class MicroBatcher:
             fetch = max(job.fetch for job in batch)
             self._busy = True
             try:
-                scores, ids, encode_ms, retrieve_ms = await loop.run_in_executor(
+                encoded = await loop.run_in_executor(
                     self._executor, model.encode_retrieve, rows, fetch
                 )
             except Exception as exc:  # a broken batch fails its requests, not the batcher
@@ -136,12 +136,4 @@ class MicroBatcher:
             self.metrics.batch_size.observe(len(batch))
             for i, job in enumerate(batch):
                 if not job.future.done():
-                    job.future.set_result(
-                        EncodeResult(
-                            scores[i, : job.fetch],
-                            ids[i, : job.fetch],
-                            encode_ms,
-                            retrieve_ms,
-                            len(batch),
-                        )
-                    )
+                    job.future.set_result(encoded.row(i, job.fetch, len(batch)))

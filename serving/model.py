@@ -31,6 +31,31 @@ class EncodeResult:
     encode_ms: float  # of the whole batch this request rode in
     retrieve_ms: float
     batch_size: int
+    user_vectors: np.ndarray  # float32 (K, D)
+    weights: np.ndarray | None  # float32 (K, W) history weights; None for an older bundle
+
+
+@dataclass(frozen=True, slots=True)
+class Encoded:
+    """One encoder + index call over a batch of rows."""
+
+    scores: np.ndarray  # (B, fetch)
+    ids: np.ndarray  # (B, fetch)
+    encode_ms: float
+    retrieve_ms: float
+    user_vectors: np.ndarray  # (B, K, D)
+    weights: np.ndarray | None  # (B, K, W); None for a bundle without the output
+
+    def row(self, i: int, fetch: int, batch_size: int) -> EncodeResult:
+        return EncodeResult(
+            self.scores[i, :fetch],
+            self.ids[i, :fetch],
+            self.encode_ms,
+            self.retrieve_ms,
+            batch_size,
+            self.user_vectors[i],
+            None if self.weights is None else self.weights[i],
+        )
 
 
 class ServedModel:
@@ -50,7 +75,11 @@ class ServedModel:
         self.index = index
         self._input = manifest.onnx.input_name
         self._output = manifest.onnx.output_name
-        self._weights = manifest.onnx.weights_name
+        # The history weights come with every call: the graph computes them anyway, fetching
+        # them costs a copy of (B, K, W) floats, and `explain` then needs no second encode.
+        self._fetch = [manifest.onnx.output_name] + (
+            [manifest.onnx.weights_name] if manifest.onnx.weights_name else []
+        )
         # Memory-mapped: explanations read a few rows; the index holds the vectors it searches.
         self._item_vectors: np.ndarray = np.load(BundleFiles(bundle.root).items, mmap_mode="r")
         catalog = bundle.catalog
@@ -63,30 +92,19 @@ class ServedModel:
         order = np.argsort(-catalog.popularity[1:], kind="stable") + 1
         self.popular_order: np.ndarray = order.astype(np.int64)
 
-    @property
-    def explainable(self) -> bool:
-        """Bundles exported before explanations have no history weights output."""
-        return self._weights is not None
-
-    def explain(self, row: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """(max_len,) encoder input -> (user vectors (K, D), history weights (K, W))."""
-        vectors, weights = self.session.run([self._output, self._weights], {self._input: row[None]})
-        return vectors[0], weights[0]
-
     def item_vectors(self, ids: list[int]) -> np.ndarray:
         return np.asarray(self._item_vectors[ids])
 
-    def encode_retrieve(
-        self, rows: np.ndarray, fetch: int
-    ) -> tuple[np.ndarray, np.ndarray, float, float]:
-        """(B, max_len) int64 -> scores (B, fetch), ids (B, fetch), encode ms, retrieve ms.
+    def encode_retrieve(self, rows: np.ndarray, fetch: int) -> Encoded:
+        """(B, max_len) int64 -> the top `fetch` of each row, its user vectors and weights.
 
         Called from the batcher's worker thread; ONNX Runtime and FAISS release the GIL.
         """
         from models_export.index import search_intents
 
         t0 = time.perf_counter()
-        vectors = self.session.run([self._output], {self._input: rows})[0]  # (B, K, D)
+        outputs = self.session.run(self._fetch, {self._input: rows})
+        vectors = outputs[0]  # (B, K, D)
         t1 = time.perf_counter()
         if vectors.shape[1] == 1:
             # One intent: the index's own ranking is already the merged one.
@@ -94,7 +112,8 @@ class ServedModel:
         else:
             scores, ids = search_intents(self.index, vectors, fetch)
         t2 = time.perf_counter()
-        return scores, ids, (t1 - t0) * 1000.0, (t2 - t1) * 1000.0
+        weights = outputs[1] if len(outputs) == 2 else None
+        return Encoded(scores, ids, (t1 - t0) * 1000.0, (t2 - t1) * 1000.0, vectors, weights)
 
 
 WARM_UP_CALLS = 20

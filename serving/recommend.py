@@ -17,7 +17,7 @@ from serving.clients.history_store import HistoryStore, StoreUnavailable
 from serving.errors import ServiceError, invalid_field
 from serving.holder import ModelHolder
 from serving.metrics import Metrics
-from serving.model import ServedModel
+from serving.model import EncodeResult, ServedModel
 from serving.pipeline.deadline import Deadline
 from serving.pipeline.explain import explain_items
 from serving.pipeline.history import History, encoder_input, merge_history
@@ -77,15 +77,14 @@ class Recommender:
         needed = max(req.k, settings.refine.refine_candidates) if refine_wanted else req.k
 
         ids = scores = None
-        from_model = False
+        encoded: EncodeResult | None = None  # the encoder's own output, for explanations
         if history.empty:
             if Degraded.HISTORY_STORE_UNAVAILABLE not in degraded:
                 degraded.append(Degraded.COLD_START)
         else:
             found = await self._retrieve(model, history, needed, excluded, deadline, degraded)
             if found is not None:
-                ids, scores = found
-                from_model = True
+                ids, scores, encoded = found
         if ids is None:
             with deadline.stage("fallback"):
                 ids, scores = popularity_fallback(
@@ -118,7 +117,7 @@ class Recommender:
                 )
                 for item, reason in zip(
                     items,
-                    self._explain(model, history, shown, from_model, before, degraded),
+                    self._explain(model, history, shown, encoded, before, degraded),
                     strict=True,
                 ):
                     item["explanation"] = reason
@@ -141,20 +140,22 @@ class Recommender:
         model: ServedModel,
         history: History,
         shown: list[int],
-        from_model: bool,
+        encoded: EncodeResult | None,
         before_refine: dict[int, int] | None,
         degraded: list[Degraded],
     ) -> list[dict[str, object]]:
-        """Plain dicts of `Explanation`, one per shown item (validated with the answer)."""
-        if not from_model or not model.explainable:
-            if from_model:
+        """Plain dicts of `Explanation`, one per shown item (validated with the answer), from
+        the vectors and weights of the request's own encoder call."""
+        if encoded is None or encoded.weights is None:
+            if encoded is not None:
                 degraded.append(Degraded.EXPLAIN_UNAVAILABLE)
-            source = "model" if from_model else "popularity"
+            source = "popularity" if encoded is None else "model"
             blank = {"source": source, "intent": None, "because": [], "rank_before_refine": None}
             return [blank] * len(shown)
         row = encoder_input(history.internal_ids, model.max_len)
-        user_vectors, weights = model.explain(row)
-        reasons = explain_items(model.item_vectors(shown), user_vectors, weights, row)
+        reasons = explain_items(
+            model.item_vectors(shown), encoded.user_vectors, encoded.weights, row
+        )
         return [
             {
                 "source": "model",
@@ -201,7 +202,7 @@ class Recommender:
         excluded: set[int],
         deadline: Deadline,
         degraded: list[Degraded],
-    ) -> tuple[np.ndarray, np.ndarray] | None:
+    ) -> tuple[np.ndarray, np.ndarray, EncodeResult] | None:
         remaining = deadline.remaining_ms()
         if remaining <= 0:
             degraded.append(Degraded.ENCODE_SKIPPED_BUDGET)
@@ -226,7 +227,8 @@ class Recommender:
         deadline.timings_ms["encode"] = result.encode_ms
         deadline.timings_ms["retrieve"] = result.retrieve_ms
         with deadline.stage("filter"):
-            return filter_candidates(result.ids, result.scores, excluded)
+            ids, scores = filter_candidates(result.ids, result.scores, excluded)
+        return ids, scores, result
 
     async def _refine(
         self,

@@ -40,9 +40,13 @@ async def test_concurrent_requests_share_calls_and_get_their_own_answers(model) 
     finally:
         await batcher.close()
     for row, fetch, result in zip(rows, fetches, results, strict=True):
-        scores, ids, _, _ = model.encode_retrieve(row[None, :], fetch)
+        encoded = model.encode_retrieve(row[None, :], fetch)
+        scores, ids = encoded.scores, encoded.ids
         assert result.ids.tolist() == ids[0].tolist()
         np.testing.assert_allclose(result.scores, scores[0], rtol=1e-5, atol=1e-5)
+        # each request gets its own row's vectors and weights back (explanations use them)
+        np.testing.assert_allclose(result.user_vectors, encoded.user_vectors[0], atol=1e-5)
+        np.testing.assert_allclose(result.weights, encoded.weights[0], atol=1e-5)
     batches = metrics.registry.get_sample_value("intentrec_encoder_batch_size_count")
     assert batches < 32  # grouped, not one call per request
     assert max(r.batch_size for r in results) > 1

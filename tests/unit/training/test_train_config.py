@@ -52,9 +52,9 @@ def test_defaults_are_the_tuned_ones_then_the_config_classes(arch: str, encoder:
 
 
 def test_given_options_win_over_the_tuned_defaults() -> None:
-    tuned = TUNED_DEFAULTS["sasrec"]
+    tuned = TUNED_DEFAULTS["disen"]
     assert "dim" in tuned and "lr" in tuned  # what the test changes
-    config = train_config(data="d", model="sasrec", dim=16, lr=0.5)
+    config = train_config(data="d", model="disen", dim=16, lr=0.5)
     assert (config.model.dim, config.lr) == (16, 0.5)
 
 
