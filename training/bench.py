@@ -100,6 +100,7 @@ def summarize(runs: list[dict[str, Any]]) -> dict[str, Any]:
     summary["train_seconds"] = mean_std([r["train_seconds"] for r in runs])
     summary["seconds_per_epoch"] = mean_std([r["seconds_per_epoch"] for r in runs])
     summary["per_seed_test_ndcg@10"] = [r["test"]["full"]["ndcg@10"] for r in runs]
+    summary["device"] = sorted({str(r.get("device", "unknown")) for r in runs})  # torch's, as run
     return summary
 
 

@@ -38,6 +38,7 @@ def test_parallel_runs_are_summarised_per_variant_and_reused(tmp_path: Path) -> 
         summary = results[variant.name]
         assert summary["per_seed_test_ndcg@10"] == [metrics["test"]["full"]["ndcg@10"]]
         assert summary["valid/ndcg@10"]["mean"] == pytest.approx(metrics["valid"]["ndcg@10"])
+        assert summary["device"] == ["cpu"]  # where torch trained it (TINY asks for the CPU)
 
     stamps = {
         v.name: (run_dir_of(tmp_path, v, 7) / "checkpoint.pt").stat().st_mtime_ns for v in VARIANTS
