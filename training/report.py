@@ -18,12 +18,10 @@ PROTOCOL_LABELS = {
 }
 
 
-def metrics_table(metrics: dict[str, Any], title: str) -> Table:
+def metric_rows(metrics: dict[str, Any]) -> list[list[str]]:
+    """One row per split / protocol / baseline of metrics.json: its label, then the SHOWN
+    metrics formatted (the terminal table and the HTML report show the same rows)."""
     history = metrics.get("history", "masked")
-    table = Table(title=title)
-    table.add_column("split / protocol", no_wrap=True)
-    for name in SHOWN:
-        table.add_column(name, justify="right", no_wrap=True)
     rows: list[tuple[str, dict[str, float]]] = []
     if metrics.get("valid"):
         rows.append((f"valid full ({history})", metrics["valid"]))
@@ -35,8 +33,19 @@ def metrics_table(metrics: dict[str, Any], title: str) -> Table:
     for name, splits in metrics.get("baselines", {}).items():
         for split_name, values in splits.items():
             rows.append((f"{name} {split_name} full", values))
-    for label, values in rows:
-        table.add_row(label, *(f"{values.get(name, float('nan')):.4f}" for name in SHOWN))
+    return [
+        [label, *(f"{values.get(name, float('nan')):.4f}" for name in SHOWN)]
+        for label, values in rows
+    ]
+
+
+def metrics_table(metrics: dict[str, Any], title: str) -> Table:
+    table = Table(title=title)
+    table.add_column("split / protocol", no_wrap=True)
+    for name in SHOWN:
+        table.add_column(name, justify="right", no_wrap=True)
+    for row in metric_rows(metrics):
+        table.add_row(*row)
     return table
 
 

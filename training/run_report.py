@@ -21,7 +21,7 @@ from training.beyond_accuracy import exposure
 from training.checkpoint import METRICS_FILE, load_model
 from training.data import load_run_data
 from training.evaluate import EvalOptions, model_scorer, popularity_scorer, recommended_lists
-from training.report import BEYOND_ACCURACY_LABELS, PROTOCOL_LABELS, SHOWN
+from training.report import BEYOND_ACCURACY_LABELS, SHOWN, metric_rows
 
 REPORT_FILE = "report.html"
 
@@ -100,19 +100,6 @@ def _table(header: list[str], rows: list[list[str]]) -> str:
     return f"<table><tr>{head}</tr>{body}</table>"
 
 
-def _accuracy_rows(metrics: dict[str, Any]) -> list[list[str]]:
-    history = metrics.get("history", "masked")
-    rows: list[tuple[str, dict[str, float]]] = []
-    if metrics.get("valid"):
-        rows.append((f"valid full ({history})", metrics["valid"]))
-    for protocol, values in metrics.get("test", {}).items():
-        label = f"test {PROTOCOL_LABELS.get(protocol, protocol)}"
-        rows.append((label + (f" ({history})" if protocol == "full" else ""), values))
-    for name, splits in metrics.get("baselines", {}).items():
-        rows.extend((f"{name} {split} full", values) for split, values in splits.items())
-    return [[label, *(f"{values[name]:.4f}" for name in SHOWN)] for label, values in rows]
-
-
 def _page(run_dir: Path, metrics: dict[str, Any], plot_png: str) -> str:
     beyond = metrics["beyond_accuracy"]
     data = metrics.get("data", {})
@@ -138,7 +125,7 @@ img {{ max-width: 100%; }}
 <h1>{html.escape(str(run_dir))}</h1>
 <p>{html.escape(summary)}</p>
 <h2>Accuracy</h2>
-{_table(["split / protocol", *SHOWN], _accuracy_rows(metrics))}
+{_table(["split / protocol", *SHOWN], metric_rows(metrics))}
 <h2>Beyond accuracy: test top-{beyond["k"]} lists, history masked</h2>
 {_table(["figure", "model", "popularity ranking"], beyond_rows)}
 <p>Coverage: share of the catalog shown to at least one user. Exposure Gini: 0 when every item
