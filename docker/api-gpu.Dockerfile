@@ -6,6 +6,7 @@
 ARG CUDA_IMAGE=nvidia/cuda:12.8.1-cudnn-runtime-ubuntu24.04
 
 FROM ${CUDA_IMAGE} AS gpu-build
+LABEL io.intentrec.project=intentrec
 RUN apt-get update \
     && apt-get install -y --no-install-recommends python3 python3-venv python3-dev build-essential \
     && rm -rf /var/lib/apt/lists/*
@@ -17,6 +18,7 @@ RUN /opt/venv/bin/pip install ".[gpu]" \
     && ! /opt/venv/bin/python -c "import torch" 2>/dev/null
 
 FROM ${CUDA_IMAGE} AS gpu
+LABEL io.intentrec.project=intentrec
 # Same base as the build stage, so the venv's interpreter path (/usr/bin/python3) is the same.
 RUN apt-get update \
     && apt-get install -y --no-install-recommends python3 \

@@ -9,6 +9,7 @@
 ARG PYTHON_VERSION=3.11
 
 FROM python:${PYTHON_VERSION}-slim-bookworm AS cpu-build
+LABEL io.intentrec.project=intentrec
 # A compiler only for wheels that may have to be built from source (the image keeps none of it).
 RUN apt-get update \
     && apt-get install -y --no-install-recommends build-essential \
@@ -21,6 +22,7 @@ RUN /opt/venv/bin/pip install ".[cpu]" \
     && ! /opt/venv/bin/python -c "import torch" 2>/dev/null
 
 FROM python:${PYTHON_VERSION}-slim-bookworm AS cpu
+LABEL io.intentrec.project=intentrec
 RUN groupadd --system --gid 10001 intentrec \
     && useradd --system --uid 10001 --gid intentrec --home-dir /var/lib/intentrec --create-home intentrec
 COPY --from=cpu-build /opt/venv /opt/venv

@@ -12,6 +12,7 @@ ARG PYTHON_VERSION=3.11
 ARG BUILD_IMAGE=python:${PYTHON_VERSION}-slim-bookworm
 
 FROM ${BUILD_IMAGE} AS build
+LABEL io.intentrec.project=intentrec
 ARG TORCH_INDEX_URL=https://download.pytorch.org/whl/cpu
 RUN apt-get update \
     && apt-get install -y --no-install-recommends build-essential \
@@ -30,6 +31,7 @@ COPY . .
 RUN /opt/venv/bin/pip install ".[cpu]"
 
 FROM python:${PYTHON_VERSION}-slim-bookworm AS llm-cpu
+LABEL io.intentrec.project=intentrec
 # vLLM's CPU backend uses OpenMP and NUMA at run time.
 RUN apt-get update \
     && apt-get install -y --no-install-recommends libgomp1 libnuma1 \

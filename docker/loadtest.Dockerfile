@@ -3,6 +3,7 @@
 ARG PYTHON_VERSION=3.11
 
 FROM python:${PYTHON_VERSION}-slim-bookworm AS build
+LABEL io.intentrec.project=intentrec
 RUN apt-get update \
     && apt-get install -y --no-install-recommends build-essential \
     && rm -rf /var/lib/apt/lists/*
@@ -13,6 +14,7 @@ COPY . .
 RUN /opt/venv/bin/pip install ".[loadtest]"
 
 FROM python:${PYTHON_VERSION}-slim-bookworm AS loadtest
+LABEL io.intentrec.project=intentrec
 RUN groupadd --system --gid 10001 intentrec \
     && useradd --system --uid 10001 --gid intentrec --create-home intentrec
 COPY --from=build /opt/venv /opt/venv

@@ -16,6 +16,7 @@ ARG TORCH_VERSION=2.13.0
 ARG TORCH_INDEX_URL=https://download.pytorch.org/whl/cpu
 
 FROM ${BUILD_IMAGE} AS build
+LABEL io.intentrec.project=intentrec
 ARG TORCH_VERSION
 ARG TORCH_INDEX_URL
 RUN apt-get update \
@@ -29,6 +30,7 @@ COPY . .
 RUN /opt/venv/bin/pip install ".[train,cpu]"
 
 FROM python:${PYTHON_VERSION}-slim-bookworm AS trainer
+LABEL io.intentrec.project=intentrec
 RUN groupadd --system --gid 10001 intentrec \
     && useradd --system --uid 10001 --gid intentrec --home-dir /work --create-home intentrec \
     && mkdir -p /runs /bundles /var/lib/intentrec \

@@ -14,7 +14,7 @@
 # Environment (defaults): CHECK_API_REPLICAS (2), CHECK_TRAIN_EPOCHS (3), CHECK_RATE (100 req/s
 # for the Locust runs), CHECK_REFINE_BUDGET_MS (3000), CHECK_API_PORT (18000),
 # CHECK_PROMETHEUS_PORT (19090), CHECK_BUILDKIT (0: classic builder, 1: BuildKit), CHECK_KEEP
-# (1: leave the stack running at the end).
+# (1: leave the stack running at the end), CHECK_MIN_FREE_GB (16: the disk a rebuild needs).
 set -uo pipefail
 
 here="$(cd "$(dirname "$0")/.." && pwd)"
@@ -162,18 +162,56 @@ builder() {
     return 1
 }
 
-build_one() { # dockerfile tag [build args...]
-    local file="$1" tag="$2" t0
-    shift 2
+# Each build stage is tagged too (`<image>:<tag>-build`), so that the classic builder leaves no
+# untagged stage images behind; what a new build supersedes becomes dangling and is pruned by the
+# project label every stage carries. Without this every run kept ~12 GB and the disk filled up.
+build_one() { # dockerfile tag build-stage [build args...]
+    local file="$1" tag="$2" stage="$3" t0
+    shift 3
     t0=$(date +%s)
+    $build -q -f "docker/$file" --target "$stage" -t "$(stage_tag "$tag")" "$@" . \
+        >>"$work/log" 2>&1 || { echo "$build -f docker/$file --target $stage failed"; return 1; }
     $build -q -f "docker/$file" -t "$tag" "$@" . \
         >>"$work/log" 2>&1 || { echo "$build -f docker/$file failed"; return 1; }
     printf '%s %ss %s; ' "$tag" $(($(date +%s) - t0)) \
         "$(docker image inspect -f '{{.Size}}' "$tag" | numfmt --to=si)" >>"$work/builds"
 }
 
+stage_tag() { # image[:tag] -> image:tag-build
+    case "$1" in
+    *:*) echo "$1-build" ;;
+    *) echo "$1:build" ;;
+    esac
+}
+
+prune_superseded() {
+    docker image prune -f --filter label=io.intentrec.project=intentrec >>"$work/log" 2>&1
+}
+
+free_gb() {
+    df -P -BG "$(docker info -f '{{.DockerRootDir}}')" | awk 'NR == 2 { sub("G", "", $4); print $4 }'
+}
+
+# A full rebuild of the four images takes about 14 GB; fail before it with the reason rather than
+# half-way with "no space left on device". On a CI machine dangling images and the build cache of
+# any project are fair game.
+ensure_disk() {
+    local need="${CHECK_MIN_FREE_GB:-16}" have
+    prune_superseded
+    have="$(free_gb)"
+    if [ "$have" -lt "$need" ] && may_install; then
+        docker image prune -f >>"$work/log" 2>&1
+        docker builder prune -f >>"$work/log" 2>&1
+        have="$(free_gb)"
+    fi
+    [ "$have" -ge "$need" ] || fail "only ${have} GB free for Docker in" \
+        "$(docker info -f '{{.DockerRootDir}}'), a rebuild needs about ${need} GB: see" \
+        "docker system df, prune what you do not need (or set CHECK_MIN_FREE_GB)"
+}
+
 images() {
     local torch_args=()
+    ensure_disk
     # The PyTorch CPU index where it answers; otherwise PyPI plus, if the stand-ins made one, a
     # build base whose pip finds the CPU wheel in a local folder.
     if ! curl -fsS -m 10 -o /dev/null https://download.pytorch.org/whl/cpu/torch/ 2>/dev/null; then
@@ -185,10 +223,11 @@ images() {
     build="$(builder)" || fail "CHECK_BUILDKIT=1: no BuildKit here (install the buildx plugin)"
     echo "builder: $build" >>"$work/log"
     : >"$work/builds"
-    build_one api.Dockerfile intentrec-api:cpu || return 1
-    build_one loadtest.Dockerfile intentrec-loadtest || return 1
-    build_one trainer.Dockerfile intentrec-trainer "${torch_args[@]}" || return 1
-    build_one llm-cpu.Dockerfile intentrec-llm-cpu "${torch_args[@]}" || return 1
+    build_one api.Dockerfile intentrec-api:cpu cpu-build || return 1
+    build_one loadtest.Dockerfile intentrec-loadtest build || return 1
+    build_one trainer.Dockerfile intentrec-trainer build "${torch_args[@]}" || return 1
+    build_one llm-cpu.Dockerfile intentrec-llm-cpu build "${torch_args[@]}" || return 1
+    prune_superseded
     cat "$work/builds"
 }
 
