@@ -188,24 +188,25 @@ prune_superseded() {
     docker image prune -f --filter label=io.intentrec.project=intentrec >>"$work/log" 2>&1
 }
 
-free_gb() {
-    df -P -BG "$(docker info -f '{{.DockerRootDir}}')" | awk 'NR == 2 { sub("G", "", $4); print $4 }'
+free_gb() { # directory
+    df -P -BG "$1" | awk 'NR == 2 { sub("G", "", $4); print $4 }'
 }
 
 # A full rebuild of the four images takes about 14 GB; fail before it with the reason rather than
 # half-way with "no space left on device". On a CI machine dangling images and the build cache of
 # any project are fair game.
 ensure_disk() {
-    local need="${CHECK_MIN_FREE_GB:-16}" have
+    local need="${CHECK_MIN_FREE_GB:-16}" root have
+    root="$(docker info -f '{{.DockerRootDir}}')"
     prune_superseded
-    have="$(free_gb)"
+    have="$(free_gb "$root")"
     if [ "$have" -lt "$need" ] && may_install; then
         docker image prune -f >>"$work/log" 2>&1
         docker builder prune -f >>"$work/log" 2>&1
-        have="$(free_gb)"
+        have="$(free_gb "$root")"
     fi
     [ "$have" -ge "$need" ] || fail "only ${have} GB free for Docker in" \
-        "$(docker info -f '{{.DockerRootDir}}'), a rebuild needs about ${need} GB: see" \
+        "$root, a rebuild needs about ${need} GB: see" \
         "docker system df, prune what you do not need (or set CHECK_MIN_FREE_GB)"
 }
 
