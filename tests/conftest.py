@@ -56,6 +56,29 @@ def tiny_run_disen(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return _train(tmp_path_factory, "run-disen", model="disen", intents=2)
 
 
+# A searched trunk (`intentrec search`) with both layer types and a skip connection: attention
+# over the embeddings, a residual sum, then a feed-forward step with a skip from layer 2
+SEARCHED_TRUNK = {
+    "layers": [
+        {"type": "attention", "query_op": "linear", "memory_source": 0, "key_op": "linear",
+         "value_op": "identity"},
+        {"type": "addition", "op": "identity", "extra_source": 0, "extra_op": "identity"},
+        {"type": "addition", "op": "ffn", "extra_source": 2, "extra_op": "identity"},
+    ]
+}  # fmt: skip
+
+
+@pytest.fixture(scope="session")
+def tiny_run_searched(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A short DisenSeq run (K = 2) on the searched trunk SEARCHED_TRUNK."""
+    return _train(tmp_path_factory, "run-searched", model="disen", intents=2, trunk=SEARCHED_TRUNK)
+
+
+@pytest.fixture(scope="session")
+def tiny_export_searched(tmp_path_factory: pytest.TempPathFactory, tiny_run_searched: Path):
+    return _export(tmp_path_factory, tiny_run_searched, "bundles-searched")
+
+
 @pytest.fixture(scope="session")
 def tiny_run_new_items(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A short SASRec run with a tenth of the catalog held out of training as new items."""

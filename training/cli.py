@@ -28,6 +28,7 @@ def register(app: typer.Typer, bench: typer.Typer) -> None:
     data_cli.register(app, bench)
     app.command("train")(train)
     app.command("tune")(tune)
+    app.command("search")(search)
     app.command("evaluate")(evaluate)
     app.command("report")(report)
     bench.command("train")(bench_train)
@@ -164,11 +165,20 @@ def train(
             "options given on the command line win.",
         ),
     ] = None,
+    arch_file: Annotated[
+        Path | None,
+        typer.Option(
+            "--arch",
+            help="A searched trunk architecture (`intentrec search`'s architecture.json) "
+            "instead of the hand-designed SASRec blocks (--layers is then unused).",
+        ),
+    ] = None,
     debug: Annotated[
         bool, typer.Option(help="Show the traceback of a data or option error.")
     ] = False,
 ) -> None:
     """Train an encoder, evaluate it on the test split, write checkpoint.pt and metrics.json."""
+    from training.architecture import load_architecture
     from training.config import train_config
     from training.data_cli import exit_on_bad_input
     from training.report import beyond_accuracy_table, metrics_table
@@ -188,6 +198,8 @@ def train(
     with exit_on_bad_input(debug):
         if config_file is not None:
             options |= _file_values_not_given(ctx, config_file)
+        if arch_file is not None:
+            options["trunk"] = load_architecture(arch_file).to_dict()
         # Options not given keep the defaults their config class defines.
         config = train_config(**{k: v for k, v in options.items() if v is not None})
         model = config.model.arch
@@ -266,6 +278,83 @@ def tune(
     )
     console.print(
         f"train it: intentrec train --data {data} --config {result.best_config_path}",
+        soft_wrap=True,
+    )
+
+
+def search(
+    data: Annotated[str, typer.Option(help="Data folder or file (format detected).")] = (
+        "data/ml-100k"
+    ),
+    model: Annotated[str, typer.Option(help="sasrec | disen")] = "disen",
+    fmt: Annotated[str | None, typer.Option("--format", help="As for `train`.")] = None,
+    out: Annotated[
+        Path,
+        typer.Option(help="Folder for architecture.json, best_config.json, the log and plot."),
+    ] = Path("runs/search"),
+    layers: Annotated[int, typer.Option(min=1, help="Hidden layers W of the trunk.")] = 6,
+    generations: Annotated[int, typer.Option(min=1, help="Generations of the evolution.")] = 10,
+    population: Annotated[int, typer.Option(min=2, help="Architectures per generation.")] = 20,
+    supernet_epochs: Annotated[
+        int, typer.Option(min=1, help="Epochs of supernet training (one path per batch).")
+    ] = 60,
+    retrain_top: Annotated[
+        int, typer.Option(min=1, help="Best architectures retrained from scratch.")
+    ] = 3,
+    compare_hand_designed: Annotated[
+        bool, typer.Option(help="Also retrain the hand-designed trunk as the reference.")
+    ] = True,
+    config_file: Annotated[
+        Path | None,
+        typer.Option(
+            "--config",
+            help="JSON file of training options the search and retraining use (e.g. "
+            "`intentrec tune`'s best_config.json); default: the model's defaults.",
+        ),
+    ] = None,
+    threads: Annotated[
+        int | None, typer.Option(help="Torch CPU threads (default all CPUs).")
+    ] = None,
+    seed: Annotated[int, typer.Option(help="Seed of the supernet, the evolution, retraining.")] = 0,
+    debug: Annotated[
+        bool, typer.Option(help="Show the traceback of a data or option error.")
+    ] = False,
+) -> None:
+    """Architecture search (supernet + evolution, AutoDisenSeq Section 4.2) on validation."""
+    from training.data_cli import exit_on_bad_input
+    from training.search.evolution import EvolutionOptions
+    from training.search.run import SearchOptions, search_architecture
+    from training.tune import read_config_file
+
+    with exit_on_bad_input(debug):
+        base: dict[str, object] = {"model": model}
+        if config_file is not None:
+            base |= read_config_file(config_file)
+            base.pop("trunk", None)
+        base |= {"data": data, "fmt": fmt, "seed": seed, "threads": threads}
+        base = {k: v for k, v in base.items() if v is not None}
+        options = SearchOptions(
+            depth=layers,
+            supernet_epochs=supernet_epochs,
+            evolution=EvolutionOptions(population=population, generations=generations),
+            retrain_top=retrain_top,
+            compare_hand_designed=compare_hand_designed,
+        )
+        result = search_architecture(base, out, options, console)
+    for row in result.retrained:
+        console.print(
+            f"retrained {row['architecture']}: validation NDCG@10 {row['valid_ndcg@10']:.4f} "
+            f"(best epoch {row['best_epoch']}, {row['seconds']} s)",
+            soft_wrap=True,
+        )
+    console.print(
+        f"space {result.space_size:,} architectures, {result.evaluated} evaluated; best "
+        f"{result.best.describe()} at validation NDCG@10 {result.best_valid_ndcg:.4f}",
+        soft_wrap=True,
+    )
+    console.print("wrote " + ", ".join(str(path) for path in result.paths.values()), soft_wrap=True)
+    console.print(
+        f"train it: intentrec train --data {data} --config {result.paths['config']}",
         soft_wrap=True,
     )
 

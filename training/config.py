@@ -11,6 +11,8 @@ import os
 from dataclasses import MISSING, asdict, dataclass, field, fields
 from typing import Any
 
+from training.architecture import Architecture, ArchitectureError
+
 LOSSES = ("ce", "bce", "sampled")
 
 
@@ -27,9 +29,17 @@ class EncoderConfig:
     dropout: float = 0.2
     max_len: int = 50
     arch: str = ""
+    # A searched trunk (`intentrec search`, training/architecture.py) as its JSON form; None:
+    # the hand-designed trunk of `layers` SASRec blocks (`layers` is unused when this is set).
+    trunk: dict[str, Any] | None = None
 
     def __post_init__(self) -> None:
         problems = []
+        if self.trunk is not None:
+            try:
+                Architecture.from_dict(self.trunk)
+            except ArchitectureError as exc:
+                problems.append(f"trunk: {exc}")
         if self.n_items < 0:
             problems.append(f"n_items must be >= 0, got {self.n_items}")
         if self.dim < 1 or self.heads < 1 or self.dim % self.heads:

@@ -26,8 +26,8 @@ from training.evaluate import (
     model_scorer,
     popularity_scorer,
 )
-from training.models import build_model
-from training.objectives import build_objective
+from training.models import SequenceEncoder, build_model
+from training.objectives import Objective, build_objective
 from training.sequences import random_windows
 
 EARLY_STOP_METRIC = "ndcg@10"
@@ -98,6 +98,36 @@ class Fit:
 EvalHook = Callable[[int, dict[str, float]], None]
 
 
+def train_epoch(
+    model: SequenceEncoder,
+    objective: Objective,
+    optimizer: torch.optim.Optimizer,
+    sequences: list[np.ndarray],
+    config: TrainConfig,
+    rng: np.random.Generator,
+    before_step: Callable[[], None] | None = None,
+) -> float:
+    """One pass over a window per user in random order; -> the mean loss. `before_step` runs
+    before each batch (the supernet samples its path there)."""
+    model.train()
+    device = next(model.parameters()).device
+    windows = torch.from_numpy(
+        random_windows(sequences, objective.window, rng, config.recent_window_share)
+    )
+    order = torch.from_numpy(rng.permutation(len(windows)))
+    losses = []
+    for start in range(0, len(order), config.batch_size):
+        if before_step is not None:
+            before_step()
+        batch = windows[order[start : start + config.batch_size]].to(device)
+        loss, _parts = objective(model, batch)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        losses.append(loss.item())
+    return float(np.mean(losses))
+
+
 def fit(
     config: TrainConfig,
     dataset: SequenceDataset,
@@ -130,22 +160,10 @@ def fit(
         unit="epoch",
     )
     for epoch in bar:
-        model.train()
         epoch_start = time.perf_counter()
-        windows = torch.from_numpy(
-            random_windows(trainable, objective.window, rng, config.recent_window_share)
-        )
-        order = torch.from_numpy(rng.permutation(len(windows)))
-        losses = []
-        for start in range(0, len(order), config.batch_size):
-            batch = windows[order[start : start + config.batch_size]].to(device)
-            loss, _parts = objective(model, batch)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            losses.append(loss.item())
+        loss = train_epoch(model, objective, optimizer, trainable, config, rng)
         epoch_seconds.append(time.perf_counter() - epoch_start)
-        postfix = {"loss": f"{np.mean(losses):.4f}"}
+        postfix = {"loss": f"{loss:.4f}"}
         if epoch % config.eval_every == 0 or epoch == config.epochs:
             model.eval()
             valid = evaluate_scorer(

@@ -14,7 +14,7 @@ from models_export.verify import open_encoder, verify_bundle
 from training.checkpoint import load_model
 from training.sequences import left_pad
 
-ARCHS = ["sasrec", "disen"]
+ARCHS = ["sasrec", "disen", "searched"]
 
 
 @pytest.mark.slow

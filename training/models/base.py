@@ -14,7 +14,9 @@ from typing import Any, ClassVar
 import torch
 from torch import Tensor, nn
 
+from training.architecture import Architecture
 from training.config import EncoderConfig
+from training.models.searched import ArchitectureTrunk
 
 
 def positions(item_seq: Tensor, max_len: int) -> Tensor:
@@ -107,9 +109,20 @@ class SequenceEncoder(nn.Module):
         self.item_embedding = nn.Embedding(config.n_items + 1, dim, padding_idx=0)
         self.position_embedding = nn.Embedding(config.max_len, dim)
         self.embed_dropout = nn.Dropout(config.dropout)
-        self.blocks = nn.ModuleList(
-            Block(dim, config.heads, config.dropout) for _ in range(config.layers)
-        )
+        # The searched trunk runs `trunk_architecture`; the supernet (training/search) swaps
+        # in its own module and sets the architecture it trains before each step.
+        self.trunk_architecture: Architecture | None = None
+        self.searched: ArchitectureTrunk | None = None
+        self.blocks = nn.ModuleList()
+        if config.trunk is not None:
+            self.trunk_architecture = Architecture.from_dict(config.trunk)
+            self.searched = ArchitectureTrunk.for_architecture(
+                self.trunk_architecture, dim, config.heads, config.dropout
+            )
+        else:
+            self.blocks.extend(
+                Block(dim, config.heads, config.dropout) for _ in range(config.layers)
+            )
         self.final_norm = nn.LayerNorm(dim)
         nn.init.normal_(self.item_embedding.weight, std=dim**-0.5)
         nn.init.normal_(self.position_embedding.weight, std=1.0)
@@ -140,6 +153,12 @@ class SequenceEncoder(nn.Module):
         x = self.embed_dropout(x) * real
         mask = attention_mask(item_seq)
         last_attention = real[..., 0] / real[..., 0].sum(1, keepdim=True).clamp(min=1.0)
+        if self.searched is not None:
+            assert self.trunk_architecture is not None
+            x, weights = self.searched(x, mask, real, self.trunk_architecture)
+            if weights is not None:
+                last_attention = weights
+            return self.final_norm(x) * real, last_attention
         for block in self.blocks:
             x, weights = block(x, mask)
             x = x * real
