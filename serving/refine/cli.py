@@ -111,7 +111,7 @@ def evaluate_refine_command(
     llm: str | None = typer.Option(None, help="LLM base URL (default INTENTREC_LLM_BASE_URL)."),
     llm_model: str | None = typer.Option(None, help="Served model name (INTENTREC_LLM_MODEL)."),
     data: Path = typer.Option(Path("data/ml-100k"), help="The data set the bundle was trained on."),
-    users: int = typer.Option(200, min=1, help="Test users sampled."),
+    users: int = typer.Option(200, min=1, help="Users sampled from validation and from test."),
     mode: RefineMode = typer.Option(RefineMode.SCORE, help="score | generate."),
     blend: float | None = typer.Option(None, min=0.0, max=1.0, help="INTENTREC_REFINE_BLEND."),
     seed: int = typer.Option(0, help="Sampling and shuffle seed."),
@@ -122,8 +122,9 @@ def evaluate_refine_command(
     write_lift: bool = typer.Option(True, help="Record the lift for `refine=auto`."),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
 ) -> None:
-    """Offline lift of the LLM refine stage on ml-100k test users: HR/NDCG@10/@20 of encoder
-    only, refine 6..N, refine all N and a random shuffle of 6..N; call latency, invalid answers."""
+    """Offline lift of the LLM refine stage on validation and test users: HR/NDCG@10/@20 of
+    encoder only, refine 6..N, refine all N and a random shuffle of 6..N; the lift with a
+    paired-bootstrap 95 % interval, by history length; call latency, invalid answers."""
     from rich.console import Console
     from rich.progress import Progress
 
@@ -155,7 +156,10 @@ def evaluate_refine_command(
             )
         )
     if write_lift:
-        keep = ("lift_ndcg10", "bundle", "users", "blend", "measured_at", "metrics")
+        keep = (
+            "lift_ndcg10", "ci95", "test_lift_ndcg10", "test_ci95", "bundle", "llm_model",
+            "users", "blend", "measured_at", "splits",
+        )  # fmt: skip
         record_lift(lift_path, settings.llm_model, mode.value, {k: report[k] for k in keep})
         report["lift_file"] = str(lift_path)
     if as_json:
@@ -168,25 +172,40 @@ def _print_eval(report: dict[str, Any]) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    table = Table(
-        title=f"refine {report['mode']} with {report['llm_model']} on bundle {report['bundle']}: "
-        f"{report['users']} test users, {report['protocol']}"
-    )
-    table.add_column("variant")
-    for name in ("hr@10", "ndcg@10", "hr@20", "ndcg@20"):
-        table.add_column(name, justify="right")
+    console = Console()
     labels = {
         "encoder": "encoder only",
         "refined": f"refine {report['fixed_top'] + 1}..{report['candidates']}",
         "refined_all": f"refine 1..{report['candidates']}",
         "shuffled": f"random shuffle {report['fixed_top'] + 1}..{report['candidates']}",
     }
-    for key, row in report["metrics"].items():
-        table.add_row(
-            labels[key], *(f"{row[m]:.4f}" for m in ("hr@10", "ndcg@10", "hr@20", "ndcg@20"))
+    for split, figures in report["splits"].items():
+        table = Table(
+            title=f"refine {report['mode']} with {report['llm_model']} on bundle "
+            f"{report['bundle']}: {figures['users']} {split} users, {report['protocol']}"
         )
-    console = Console()
-    console.print(table)
+        table.add_column("variant")
+        for name in ("hr@10", "ndcg@10", "hr@20", "ndcg@20"):
+            table.add_column(name, justify="right")
+        for key, row in figures["metrics"].items():
+            table.add_row(
+                labels[key], *(f"{row[m]:.4f}" for m in ("hr@10", "ndcg@10", "hr@20", "ndcg@20"))
+            )
+        console.print(table)
+        lifts = Table(title=f"refine lift on {split} users (paired bootstrap, 95 % interval)")
+        for column in ("users", "n", "NDCG@10 lift", "interval", "HR@10 lift", "interval"):
+            lifts.add_column(column, justify="right")
+        for group, lift in figures["lift"].items():
+            ndcg, hr = lift["ndcg@10"], lift["hr@10"]
+            lifts.add_row(
+                group,
+                str(ndcg["users"]),
+                f"{ndcg['mean']:+.4f}",
+                f"[{ndcg['ci95'][0]:+.4f}, {ndcg['ci95'][1]:+.4f}]",
+                f"{hr['mean']:+.4f}",
+                f"[{hr['ci95'][0]:+.4f}, {hr['ci95'][1]:+.4f}]",
+            )
+        console.print(lifts)
     calls = Table(title="LLM calls")
     calls.add_column("variant")
     for name in (
@@ -221,20 +240,23 @@ def _print_eval(report: dict[str, Any]) -> None:
         "novelty": "novelty",
         "diversity": "diversity",
     }
-    exposure = Table(title=f"beyond accuracy of the top {beyond['k']}")
+    exposure = Table(title=f"beyond accuracy of the top {beyond['k']} (test users)")
     exposure.add_column("variant")
     for label in figures.values():
         exposure.add_column(label, justify="right")
-    for key in report["metrics"]:
+    for key in report["splits"]["test"]["metrics"]:
         exposure.add_row(labels[key], *(f"{beyond[key][name]:.4f}" for name in figures))
     exposure.add_row(
         "refine effect", *(f"{beyond['refine_effect'][name]:+.4f}" for name in figures)
     )
     console.print(exposure)
-    verdict = "refine=auto will refine" if report["lift_ndcg10"] >= 0 else "refine=auto stays off"
+    low, high = report["ci95"]
+    verdict = (
+        "refine=auto will refine" if low > 0 else "refine=auto stays off: the interval reaches 0"
+    )
     console.print(
-        f"lift NDCG@10 = {report['lift_ndcg10']:+.4f} ({verdict}); "
-        f"{report['seconds']:.0f} s"
+        f"validation lift NDCG@10 = {report['lift_ndcg10']:+.4f} [{low:+.4f}, {high:+.4f}] "
+        f"({verdict}); test {report['test_lift_ndcg10']:+.4f}; {report['seconds']:.0f} s"
         + (f"; lift written to {report['lift_file']}" if "lift_file" in report else "")
     )
 

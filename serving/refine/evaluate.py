@@ -1,10 +1,14 @@
-"""Offline evaluation of the refine stage on test users (`intentrec evaluate-refine`).
+"""Offline evaluation of the refine stage (`intentrec evaluate-refine`), on validation users and
+on test users separately.
 
-For each sampled test user: the bundle's encoder ranks the whole catalog (history items masked,
-as /recommend does with exclude_seen), its top N are refined by the LLM through the same Refiner
-the service uses, and HR/NDCG@10/@20 of the held-out last item are compared for: the encoder
-alone, refining N-fixed_top (the served setting), refining all N (the seed paper's Table 4
-variant) and a random shuffle of positions fixed_top+1..N (a floor).
+For each sampled user: the bundle's encoder ranks the whole catalog (history items masked, as
+/recommend does with exclude_seen), its top N are refined by the LLM through the same Refiner
+the service uses, and HR/NDCG@10/@20 of the held-out item (the second-last action on
+validation, the last on test) are compared for: the encoder alone, refining N-fixed_top (the
+served setting), refining all N (the seed paper's Table 4 variant) and a random shuffle of
+positions fixed_top+1..N (a floor). Refine's lift (refined minus encoder, per user) comes with a
+paired-bootstrap 95 % interval, overall and by history length; `refine=auto` goes by the
+validation interval (serving/refine/lift.py), test is reported beside it.
 """
 
 from __future__ import annotations
@@ -23,10 +27,14 @@ from typing import Any
 import numpy as np
 
 from serving.refine.contract import Candidate, RefineMode, RefineOutcome
+from serving.refine.lift import paired_bootstrap
 from serving.refine.settings import RefineSettings
 
 KS = (10, 20)
 BEYOND_K = 10  # beyond-accuracy figures are of the top 10, as `intentrec evaluate` reports them
+SPLITS = ("valid", "test")
+# Lift by history length: users with this many items or fewer, and the others
+SHORT_HISTORY = 5
 
 
 @dataclass(frozen=True)
@@ -42,25 +50,49 @@ class EvalConfig:
 
 @dataclass
 class VariantResult:
-    hits: dict[int, float] = field(default_factory=lambda: dict.fromkeys(KS, 0.0))
-    ndcg: dict[int, float] = field(default_factory=lambda: dict.fromkeys(KS, 0.0))
+    """Per-user HR and NDCG at each k (so lifts can be paired), and each user's top list."""
+
+    per_user: dict[str, list[float]] = field(
+        default_factory=lambda: {f"{m}@{k}": [] for k in KS for m in ("hr", "ndcg")}
+    )
     top_lists: list[list[int]] = field(default_factory=list)  # first BEYOND_K of each ranking
 
     def add(self, ranked: Sequence[int], target: int) -> None:
         self.top_lists.append(list(ranked[:BEYOND_K]))
-        if target in ranked:
-            rank = list(ranked).index(target)
-            for k in KS:
-                if rank < k:
-                    self.hits[k] += 1.0
-                    self.ndcg[k] += 1.0 / math.log2(rank + 2)
-
-    def means(self, n: int) -> dict[str, float]:
-        out = {}
+        rank = list(ranked).index(target) if target in ranked else None
         for k in KS:
-            out[f"hr@{k}"] = self.hits[k] / max(n, 1)
-            out[f"ndcg@{k}"] = self.ndcg[k] / max(n, 1)
-        return out
+            hit = rank is not None and rank < k
+            self.per_user[f"hr@{k}"].append(1.0 if hit else 0.0)
+            self.per_user[f"ndcg@{k}"].append(1.0 / math.log2(rank + 2) if hit else 0.0)
+
+    def means(self) -> dict[str, float]:
+        return {name: float(np.mean(v)) if v else 0.0 for name, v in self.per_user.items()}
+
+
+def lift_report(
+    refined: VariantResult, encoder: VariantResult, history_lengths: Sequence[int], seed: int
+) -> dict[str, Any]:
+    """Refine's paired lift in NDCG@10 and HR@10 with 95 % intervals: all users, and users with
+    at most SHORT_HISTORY history items against the others (a group with no user is left out)."""
+    lengths = np.asarray(history_lengths)
+    groups = {
+        "all": np.ones(len(lengths), dtype=bool),
+        f"history<={SHORT_HISTORY}": lengths <= SHORT_HISTORY,
+        f"history>{SHORT_HISTORY}": lengths > SHORT_HISTORY,
+    }
+    report: dict[str, Any] = {}
+    for group, members in groups.items():
+        if not members.any():
+            continue
+        report[group] = {
+            metric: paired_bootstrap(
+                np.asarray(refined.per_user[metric])[members],
+                np.asarray(encoder.per_user[metric])[members],
+                seed=seed,
+            ).as_dict()
+            for metric in ("ndcg@10", "hr@10")
+        }
+    return report
 
 
 @dataclass
@@ -136,23 +168,31 @@ def _left_pad(seq: np.ndarray, max_len: int) -> np.ndarray:
     return row
 
 
-def load_test_users(
-    data: Path, external_ids: list[str], users: int, seed: int
+def load_eval_users(
+    data: Path, external_ids: list[str], users: int, seed: int, split_name: str
 ) -> tuple[list[np.ndarray], list[int]]:
-    """Histories and targets of `users` sampled test users, in the bundle's internal ids."""
+    """Histories and targets of `users` sampled users of the `valid` or `test` split, in the
+    bundle's internal ids."""
     from training.data import load_dataset  # offline only: the CLI command may use training
 
+    if split_name not in SPLITS:
+        raise ValueError(f"split must be one of {SPLITS}, got {split_name!r}")
     dataset = load_dataset(data)
     split = dataset.split()
+    inputs, all_targets = (
+        (split.valid_inputs, split.valid_targets)
+        if split_name == "valid"
+        else (split.test_inputs, split.test_targets)
+    )
     bundle_id = {ext: i for i, ext in enumerate(external_ids) if i > 0}
     to_bundle = np.asarray([bundle_id.get(ext, -1) for ext in dataset.item_ids], dtype=np.int64)
     to_bundle[0] = 0
     rng = np.random.default_rng(seed)
-    picked = np.sort(rng.choice(len(split.test_inputs), min(users, len(split.test_inputs)), False))
+    picked = np.sort(rng.choice(len(inputs), min(users, len(inputs)), False))
     histories, targets = [], []
     for u in picked:
-        seq = to_bundle[split.test_inputs[u]]
-        target = int(to_bundle[split.test_targets[u]])
+        seq = to_bundle[inputs[u]]
+        target = int(to_bundle[all_targets[u]])
         if target <= 0:
             continue  # an item the bundle does not know cannot be ranked
         histories.append(seq[seq > 0])
@@ -179,20 +219,24 @@ async def evaluate_refine(
     session = ort.InferenceSession(
         str(bundle_dir / "encoder.onnx"), providers=["CPUExecutionProvider"]
     )
-    histories, targets = load_test_users(
-        config.data, catalog.external_ids, config.users, config.seed
-    )
+    users_by_split = {
+        name: load_eval_users(config.data, catalog.external_ids, config.users, config.seed, name)
+        for name in SPLITS
+    }
+    total = sum(len(histories) for histories, _ in users_by_split.values())
     n = settings.refine_candidates
     fixed = settings.refine_fixed_top
-    rows = np.stack([_left_pad(h, manifest.model.max_len) for h in histories])
-    tops = encoder_top(session, items, rows, histories, n)
 
     def candidate(i: int, score: float = 0.0) -> Candidate:
         return Candidate(i, catalog.external_ids[i], catalog.titles[i], catalog.texts[i], score)
 
-    variants = {name: VariantResult() for name in ("encoder", "refined", "refined_all", "shuffled")}
+    results = {
+        split: {name: VariantResult() for name in ("encoder", "refined", "refined_all", "shuffled")}
+        for split in SPLITS
+    }
     stats = {"refined": CallStats(), "refined_all": CallStats()}
     rng = np.random.default_rng(config.seed + 1)
+    done = 0
     with tempfile.TemporaryDirectory(prefix="intentrec-eval-") as tmp:
         redis_server = EmbeddedRedis(Path(tmp), fsync="everysec")
         redis = aioredis.from_url(await asyncio.to_thread(redis_server.start))
@@ -206,29 +250,34 @@ async def evaluate_refine(
             raise ValueError("no LLM configured: pass --llm URL or set INTENTREC_LLM_BASE_URL")
         started = time.perf_counter()
         try:
-            for u, (history, target) in enumerate(zip(histories, targets, strict=True)):
-                candidates = [candidate(int(i)) for i in tops[u]]
-                past = [candidate(int(i)) for i in history]
-                encoder_ids = [c.item_id for c in candidates]
-                variants["encoder"].add(encoder_ids, target)
-                tail = encoder_ids[fixed:]
-                variants["shuffled"].add(
-                    encoder_ids[:fixed] + [tail[i] for i in rng.permutation(len(tail))], target
-                )
-                for name, refiner in refiners.items():
-                    if refiner is None:
-                        continue
-                    outcome = await refiner.refine(
-                        model_version=manifest.version,
-                        history=past,
-                        candidates=candidates,
-                        remaining_ms=config.per_call_ms,
-                        mode=config.mode,
+            for split, (histories, targets) in users_by_split.items():
+                variants = results[split]
+                rows = np.stack([_left_pad(h, manifest.model.max_len) for h in histories])
+                tops = encoder_top(session, items, rows, histories, n)
+                for u, (history, target) in enumerate(zip(histories, targets, strict=True)):
+                    candidates = [candidate(int(i)) for i in tops[u]]
+                    past = [candidate(int(i)) for i in history]
+                    encoder_ids = [c.item_id for c in candidates]
+                    variants["encoder"].add(encoder_ids, target)
+                    tail = encoder_ids[fixed:]
+                    variants["shuffled"].add(
+                        encoder_ids[:fixed] + [tail[i] for i in rng.permutation(len(tail))], target
                     )
-                    stats[name].add(outcome)
-                    variants[name].add([c.item_id for c in outcome.candidates], target)
-                if progress:
-                    progress(u + 1, len(histories))
+                    for name, refiner in refiners.items():
+                        if refiner is None:
+                            continue
+                        outcome = await refiner.refine(
+                            model_version=manifest.version,
+                            history=past,
+                            candidates=candidates,
+                            remaining_ms=config.per_call_ms,
+                            mode=config.mode,
+                        )
+                        stats[name].add(outcome)
+                        variants[name].add([c.item_id for c in outcome.candidates], target)
+                    done += 1
+                    if progress:
+                        progress(done, total)
         finally:
             repaired = {k: r.counters["repaired"] if r else 0 for k, r in refiners.items()}
             for r in refiners.values():
@@ -236,16 +285,25 @@ async def evaluate_refine(
                     await r.aclose()
             await redis.aclose()
             await asyncio.to_thread(redis_server.stop)
-    users = len(histories)
-    metrics = {name: v.means(users) for name, v in variants.items()}
-    if not config.refine_all:
-        metrics.pop("refined_all")
+    shown = [name for name in results["test"] if config.refine_all or name != "refined_all"]
+    by_split = {}
+    for split, variants in results.items():
+        histories, _ = users_by_split[split]
+        by_split[split] = {
+            "users": len(histories),
+            "metrics": {name: variants[name].means() for name in shown},
+            "lift": lift_report(
+                variants["refined"], variants["encoder"], [len(h) for h in histories], config.seed
+            ),
+        }
+    test_users = len(users_by_split["test"][0])
     beyond = beyond_accuracy_by_variant(
-        {name: variants[name] for name in metrics},
+        {name: results["test"][name] for name in shown},
         catalog.popularity,
-        int(manifest.data.get("users", users)),
+        int(manifest.data.get("users", test_users)),
         items,
     )
+    valid_lift = by_split["valid"]["lift"]["all"]["ndcg@10"]
     return {
         "bundle": manifest.version,
         "arch": manifest.model.arch,
@@ -255,11 +313,15 @@ async def evaluate_refine(
         "blend": settings.refine_blend,
         "fixed_top": fixed,
         "candidates": n,
-        "users": users,
+        "users": config.users,
         "seed": config.seed,
-        "protocol": "full ranking, history masked, leave-one-out test item",
-        "metrics": metrics,
-        "lift_ndcg10": metrics["refined"]["ndcg@10"] - metrics["encoder"]["ndcg@10"],
+        "protocol": "full ranking, history masked, leave-one-out validation and test items",
+        "splits": by_split,
+        # what `refine=auto` goes by: the validation lift and its interval
+        "lift_ndcg10": valid_lift["mean"],
+        "ci95": valid_lift["ci95"],
+        "test_lift_ndcg10": by_split["test"]["lift"]["all"]["ndcg@10"]["mean"],
+        "test_ci95": by_split["test"]["lift"]["all"]["ndcg@10"]["ci95"],
         "beyond_accuracy": beyond,
         "calls": {k: stats[k].summary(repaired[k]) for k in stats if refiners.get(k) is not None},
         "seconds": time.perf_counter() - started,

@@ -1,7 +1,11 @@
-"""The lift file: offline NDCG@10 lift per LLM and mode, written by `intentrec evaluate-refine`.
+"""The lift file: refine's measured NDCG@10 lift per LLM and mode, written by
+`intentrec evaluate-refine`, read by `refine=auto`.
 
-`refine=auto` refines only when the configured LLM's measured lift in the configured mode is >= 0;
-no file or no entry means no evidence, and `auto` stays off.
+An entry holds the lift on validation users with its paired-bootstrap 95 % interval, the same on
+test users, the LLM and the bundle it was measured with. `refine=auto` refines only when the
+validation interval lies above zero: a lift that 200 users cannot tell from noise is no
+evidence. No file, no entry, or an entry without an interval (written before intervals were
+measured) means no evidence, and `auto` stays off.
 """
 
 from __future__ import annotations
@@ -9,22 +13,78 @@ from __future__ import annotations
 import json
 import os
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 
-def read_lift(path: Path, llm_model: str, mode: str) -> float | None:
+BOOTSTRAP_RESAMPLES = 2000
+CONFIDENCE = 0.95
+
+
+@dataclass(frozen=True)
+class Lift:
+    """Mean of paired per-user differences (refined minus encoder) and its 95 % interval."""
+
+    mean: float
+    low: float
+    high: float
+    users: int
+
+    def as_dict(self) -> dict[str, float | int]:
+        return {"mean": self.mean, "ci95": [self.low, self.high], "users": self.users}
+
+
+def paired_bootstrap(
+    refined: np.ndarray, encoder: np.ndarray, *, resamples: int = BOOTSTRAP_RESAMPLES, seed: int = 0
+) -> Lift:
+    """Percentile bootstrap of the mean per-user difference: users are resampled with
+    replacement and both variants of a user move together (the pairing)."""
+    refined, encoder = np.asarray(refined, float), np.asarray(encoder, float)
+    if refined.shape != encoder.shape or refined.ndim != 1:
+        raise ValueError(
+            f"paired scores need two equal 1-d arrays, got {refined.shape} and {encoder.shape}"
+        )
+    if len(refined) == 0:
+        raise ValueError("no users to bootstrap over")
+    differences = refined - encoder
+    rng = np.random.default_rng(seed)
+    picks = rng.integers(0, len(differences), size=(resamples, len(differences)))
+    means = differences[picks].mean(axis=1)
+    tail = (1.0 - CONFIDENCE) / 2 * 100
+    low, high = np.percentile(means, [tail, 100 - tail])
+    return Lift(float(differences.mean()), float(low), float(high), len(differences))
+
+
+@dataclass(frozen=True)
+class LiftEvidence:
+    """What `refine=auto` reads: the validation lift's interval, and what it was measured on."""
+
+    lift: float
+    low: float
+    high: float
+    bundle: str | None
+
+    @property
+    def refines(self) -> bool:
+        return self.low > 0.0
+
+
+def read_lift(path: Path, llm_model: str, mode: str) -> LiftEvidence | None:
     try:
-        data = json.loads(path.read_text())
-        return float(data[llm_model][mode]["lift_ndcg10"])
+        entry = json.loads(path.read_text())[llm_model][mode]
+        low, high = (float(x) for x in entry["ci95"])
+        return LiftEvidence(float(entry["lift_ndcg10"]), low, high, entry.get("bundle"))
     except (OSError, ValueError, KeyError, TypeError):
         return None
 
 
 def write_lift(path: Path, llm_model: str, mode: str, entry: dict[str, Any]) -> None:
     """Merge one (model, mode) entry into the file, replacing it atomically."""
-    if "lift_ndcg10" not in entry:
-        raise ValueError("a lift entry needs `lift_ndcg10`")
+    missing = [key for key in ("lift_ndcg10", "ci95", "bundle") if key not in entry]
+    if missing:
+        raise ValueError(f"a lift entry needs {missing}")
     try:
         data = json.loads(path.read_text())
     except (OSError, ValueError):

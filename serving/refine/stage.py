@@ -107,7 +107,7 @@ class LLMRefiner:
 
     def wants(self, policy: RefinePolicy) -> bool:
         if policy is RefinePolicy.AUTO:
-            return self.lift is not None and self.lift >= 0.0
+            return self.lift is not None and self.lift.refines
         return policy is RefinePolicy.ON
 
     @property

@@ -9,8 +9,7 @@ from pydantic import ValidationError
 
 from serving.refine import build_refiner
 from serving.refine.cache import cache_key
-from serving.refine.contract import RefineMode, RefinePolicy
-from serving.refine.lift import read_lift, write_lift
+from serving.refine.contract import RefineMode
 from serving.refine.settings import RefineSettings
 
 
@@ -56,28 +55,6 @@ def test_cache_key_changes_with_every_input() -> None:
         ("candidate_ids", [4, 3]),
     ]:
         assert cache_key(**{**base, field: value}) != key  # type: ignore[arg-type]
-
-
-async def test_auto_policy_follows_the_lift_file(tmp_path: Path) -> None:
-    lift_file = tmp_path / "lift.json"
-    settings = RefineSettings(llm_base_url="http://127.0.0.1:9/v1", refine_lift_file=lift_file)
-
-    async def wants_auto() -> bool:
-        refiner = build_refiner(settings, None, settings.lift_file(tmp_path))
-        assert refiner is not None
-        try:
-            return refiner.wants(RefinePolicy.AUTO)
-        finally:
-            await refiner.aclose()
-
-    assert not await wants_auto()  # no measurement: no refine
-    write_lift(lift_file, "smollm2", "score", {"lift_ndcg10": -0.01})
-    assert read_lift(lift_file, "smollm2", "score") == -0.01
-    assert not await wants_auto()
-    write_lift(lift_file, "smollm2", "score", {"lift_ndcg10": 0.0})
-    write_lift(lift_file, "smollm2", "generate", {"lift_ndcg10": -1.0})
-    assert await wants_auto()
-    assert read_lift(lift_file, "smollm2", "generate") == -1.0
 
 
 def test_the_service_settings_carry_the_refine_settings(
