@@ -12,6 +12,7 @@ import typer
 from intentrec import quickstart_cli, stack_cli
 from loadtest import cli as loadtest_cli
 from models_export import cli as export_cli
+from ranker import cli as ranker_cli
 from serving import cli as serving_cli
 from serving.refine import cli as refine_cli
 from training import cli as training_cli
@@ -32,6 +33,7 @@ for package_cli in (
     export_cli,
     serving_cli,
     refine_cli,
+    ranker_cli,
     loadtest_cli,
     stack_cli,
     quickstart_cli,

@@ -18,8 +18,8 @@ pip=(.venv/bin/python -m pip --disable-pip-version-check)
 # (pip install torch==2.13.0 --index-url <PyTorch CPU index>).
 step "installing PyTorch 2.13.0 (CPU build) into .venv: a few minutes on a new machine"
 "${pip[@]}" install --quiet "torch==2.13.0"
-step "installing intentrec with the train, tune, text, ${backend}, loadtest and dev extras: a few minutes"
-"${pip[@]}" install --quiet -e ".[train,tune,text,${backend},loadtest,dev]"
+step "installing intentrec with the train, tune, text, ranker, ${backend}, loadtest and dev extras: a few minutes"
+"${pip[@]}" install --quiet -e ".[train,tune,text,ranker,${backend},loadtest,dev]"
 step "intentrec installed in .venv ($backend back-end)"
 
 if [ "${INTENTREC_SKIP_LLM:-0}" != 1 ]; then
