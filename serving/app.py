@@ -21,6 +21,7 @@ from serving.holder import ModelHolder
 from serving.metrics import Metrics
 from serving.recommend import Recommender
 from serving.refine import build_refiner
+from serving.refine.ranker_card import ranker_mismatch
 from serving.routes import include_routes
 from serving.routes.demo import include_demo
 from serving.routes.docs import include_docs
@@ -75,6 +76,10 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         url = settings.redis_url
     await state.holder.reload()
     model = state.holder.current
+    if settings.refine.refine_ranker_card is not None:
+        mismatch = ranker_mismatch(settings.refine.refine_ranker_card, model.version)
+        if mismatch:
+            log.warning(mismatch)
     redis = connect(url, settings.redis_write_timeout_ms, settings.redis_pool_size)
     listener = _history_cache_listener(settings, redis, state.metrics)
     state.store = HistoryStore(

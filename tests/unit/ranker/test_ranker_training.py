@@ -34,8 +34,9 @@ def tiny_base(tmp_path_factory: pytest.TempPathFactory) -> Path:
     tokenizer = AutoTokenizer.from_pretrained(folder)
     torch.manual_seed(0)
     config = LlamaConfig(
-        vocab_size=len(tokenizer), hidden_size=32, intermediate_size=64, num_hidden_layers=2,
-        num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=2048,
+        # head_dim 64, as SmolLM2's: vLLM's CPU attention kernels support no smaller one
+        vocab_size=len(tokenizer), hidden_size=64, intermediate_size=128, num_hidden_layers=2,
+        num_attention_heads=1, num_key_value_heads=1, max_position_embeddings=2048,
         tie_word_embeddings=True, bos_token_id=tokenizer.bos_token_id,
         eos_token_id=tokenizer.eos_token_id,
     )  # fmt: skip
@@ -60,20 +61,24 @@ def _examples(count: int) -> list[RankerExample]:
     ]
 
 
-def test_training_lowers_the_loss_and_the_merged_model_answers(
-    tiny_base: Path, tmp_path: Path
-) -> None:
+@pytest.fixture(scope="module")
+def trained(tiny_base: Path, tmp_path_factory: pytest.TempPathFactory):
+    examples = _examples(12)
+    options = RankerOptions(epochs=8, batch_size=4, lr=5e-3, patience=8, threads=1, device="cpu")
+    out = tmp_path_factory.mktemp("ranker") / "tiny-ranker"
+    fit, card_path = train_ranker(
+        tiny_base, examples, examples, RefineSettings(), options, out, {"bundle": "v-test"},
+        progress=False,
+    )  # fmt: skip
+    return examples, out, fit, card_path
+
+
+def test_training_lowers_the_loss_and_the_merged_model_answers(tiny_base: Path, trained) -> None:
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    examples = _examples(12)
+    examples, out, fit, card_path = trained
     settings = RefineSettings()
-    options = RankerOptions(epochs=8, batch_size=4, lr=5e-3, patience=8, threads=1, device="cpu")
-    out = tmp_path / "ranker"
-    fit, card_path = train_ranker(
-        tiny_base, examples, examples, settings, options, out, {"bundle": "v-test"},
-        progress=False,
-    )  # fmt: skip
     assert fit.valid[fit.best_epoch]["loss"] < fit.valid[0]["loss"]
     assert fit.train_loss[-1] < fit.train_loss[0]
     card = json.loads(card_path.read_text())
@@ -105,3 +110,27 @@ def test_every_label_is_one_token(tiny_base: Path) -> None:
     assert len(set(label_token_ids(tokenizer, list(LABELS)))) == len(LABELS)
     with pytest.raises(ValueError, match="not 1"):
         label_token_ids(tokenizer, ["Candidate A"])
+
+
+async def test_vllm_serves_the_fine_tuned_model_under_its_name(trained) -> None:
+    from serving.refine.client import LLMClient
+    from serving.refine.server import EmbeddedLLMServer
+    from tests.e2e.refine.conftest import _free_port
+
+    examples, out, _, _ = trained
+    settings = LLMServerSettings(data_dir=MODEL_CACHE, llm_model_dir=out, llm_port=_free_port())
+    assert settings.served_name == "tiny-ranker"
+    server = EmbeddedLLMServer(settings)
+    server.start()
+    try:
+        server.wait_ready()
+        client = LLMClient(server.base_url, settings.served_name, timeout_s=60.0)
+        try:
+            prompt = examples[0].prompt(RefineSettings())
+            logprobs = await client.score(prompt.messages, prompt.keys, 20)
+        finally:
+            await client.aclose()
+    finally:
+        server.stop()
+    # trained to answer among the first three labels: the served model does
+    assert max(logprobs, key=logprobs.get) in {"A", "B", "C"}
