@@ -114,6 +114,7 @@ class TextItemsInfo(BaseModel):
     held_out: int  # known items kept out of the map's fit to measure it
     recall_at_100: float  # held-out items found among their mapped vector's 100 neighbours
     popularity_recall_at_100: float  # the same items among the 100 most popular
+    ridge: float | None = None  # the map's regularisation, chosen on the fit items (None: 1.0)
 
 
 class Manifest(BaseModel):

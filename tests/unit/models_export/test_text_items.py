@@ -7,7 +7,9 @@ import numpy as np
 import pytest
 
 from models_export.text_items import (
+    RIDGES,
     apply_text_map,
+    choose_ridge,
     embed_texts,
     fit_text_map,
     map_quality,
@@ -38,7 +40,7 @@ def test_held_out_items_are_found_when_the_map_is_right_and_not_by_chance() -> N
     popularity = np.arange(len(items))[::-1].copy()  # item 1 most popular
     popularity[0] = 0
     quality = map_quality(text, items, known, popularity, share=0.1, seed=1)
-    assert quality.held_out == 40
+    assert quality.held_out == 40 and quality.ridge in RIDGES
     assert quality.recall_at_100 > 0.95
     # the 100 most popular of 400 items hold about a quarter of random held-out items
     assert 0.05 < quality.popularity_recall_at_100 < 0.5
@@ -53,17 +55,25 @@ def test_new_items_get_the_mapped_direction_at_a_known_items_median_length() -> 
     text, items = linear_catalog()
     new = np.array([5, 17, 333])
     known = np.setdiff1d(np.arange(1, len(items)), new)
-    placed = text_item_vectors(text, items, known, new)
+    placed = text_item_vectors(text, items, known, new, ridge=0.01)
     lengths = np.linalg.norm(placed, axis=1)
     np.testing.assert_allclose(lengths, np.median(np.linalg.norm(items[known], axis=1)), rtol=1e-5)
     truth = items[new] / np.linalg.norm(items[new], axis=1, keepdims=True)
     np.testing.assert_allclose(placed / lengths[:, None], truth, atol=1e-3)
 
 
+def test_the_ridge_is_chosen_on_held_out_fit_items() -> None:
+    text, items = linear_catalog()
+    # every ridge finds every held-out item: the tie goes to the most shrinkage
+    assert choose_ridge(text, items, np.arange(1, 300), seed=0) == max(RIDGES)
+    # text vectors 100x shorter: ridges of 1 and more shrink the map to nothing
+    assert choose_ridge(text / 100, items, np.arange(1, 300), seed=0) < 1.0
+
+
 def test_too_few_known_items_is_refused_by_name() -> None:
     text, items = linear_catalog(n=30)
     with pytest.raises(ValueError, match="needs 20 known items or more, got 5"):
-        fit_text_map(text[1:6], items[1:6])
+        fit_text_map(text[1:6], items[1:6], ridge=1.0)
 
 
 @pytest.mark.slow
