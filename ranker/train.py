@@ -90,7 +90,9 @@ def verbalizer_loss(model: Any, tokenizer: Any, batch: list[RankerExample], sett
     import torch.nn.functional as F
 
     encoded = encode_prompts(tokenizer, batch, settings).to(model.device)
-    logits = model(**encoded).logits[:, -1, :]  # (B, vocab)
+    # only the answer position's logits: the vocabulary-wide head over every prompt position
+    # would hold B x tokens x vocab floats for nothing
+    logits = model(**encoded, logits_to_keep=1).logits[:, -1, :]  # (B, vocab)
     losses, correct = [], 0
     for row, example in enumerate(batch):
         scores = logits[row, label_ids[: len(example.tail)]].float()
