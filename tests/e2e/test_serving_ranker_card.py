@@ -12,8 +12,7 @@ import pytest
 from models_export.bundle import load_manifest
 from serving.refine.ranker_card import ranker_mismatch
 from serving.refine.settings import RefineSettings
-from serving.settings import Settings
-from tests.e2e.conftest import TEST_BUDGET_MS, TEST_REDIS_TIMEOUT_MS, LiveServer
+from tests.e2e.conftest import ServerFactory
 
 pytestmark = pytest.mark.slow
 
@@ -30,22 +29,19 @@ def test_a_card_names_its_bundle(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("same_bundle", [True, False])
 def test_start_up_warns_about_a_ranker_of_another_bundle(
-    tiny_bundle: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture, same_bundle: bool
+    tiny_bundle: Path,
+    tmp_path: Path,
+    start_server: ServerFactory,
+    caplog: pytest.LogCaptureFixture,
+    same_bundle: bool,
 ) -> None:
     version = load_manifest(tiny_bundle).version
     card = tmp_path / "ranker_card.json"
     card.write_text(json.dumps({"bundle": version if same_bundle else "another-bundle"}))
-    server = LiveServer(
-        Settings(
-            bundle_dir=tiny_bundle.parent,
-            data_dir=tmp_path / "data",
-            redis_timeout_ms=TEST_REDIS_TIMEOUT_MS,
-            default_budget_ms=TEST_BUDGET_MS,
-            refine=RefineSettings(refine_ranker_card=card),
-        )
-    )
-    with caplog.at_level(logging.WARNING, logger="serving.app"):
-        server.start()
-        server.stop()
+    with (
+        caplog.at_level(logging.WARNING, logger="serving.app"),
+        start_server(bundle_dir=tiny_bundle.parent, refine=RefineSettings(refine_ranker_card=card)),
+    ):
+        pass
     warned = "trained on bundle 'another-bundle'" in caplog.text
     assert warned is not same_bundle

@@ -9,8 +9,7 @@ import numpy as np
 import pytest
 import torch
 
-from serving.settings import Settings
-from tests.e2e.conftest import TEST_BUDGET_MS, TEST_REDIS_TIMEOUT_MS, LiveServer
+from tests.e2e.conftest import ServerFactory
 from training.checkpoint import load_model
 from training.sequences import left_pad
 
@@ -18,7 +17,7 @@ pytestmark = pytest.mark.slow
 
 
 def test_recommend_answers_from_a_searched_architecture(
-    tiny_run_searched: Path, tiny_export_searched, tmp_path: Path
+    tiny_run_searched: Path, tiny_export_searched, start_server: ServerFactory
 ) -> None:
     model, checkpoint = load_model(tiny_run_searched)
     assert model.trunk_architecture is not None
@@ -28,21 +27,12 @@ def test_recommend_answers_from_a_searched_architecture(
     scores[[0, *history]] = -torch.inf
     want = [checkpoint.item_ids[i] for i in torch.topk(scores, 10).indices.tolist()]
 
-    server = LiveServer(
-        Settings(
-            bundle_dir=tiny_export_searched.bundle_dir.parent,
-            data_dir=tmp_path / "data",
-            redis_timeout_ms=TEST_REDIS_TIMEOUT_MS,
-            default_budget_ms=TEST_BUDGET_MS,
-        )
-    )
-    server.start()
-    try:
-        with server.client() as client:
-            body = client.post(
-                "/recommend", json={"history": [checkpoint.item_ids[i] for i in history], "k": 10}
-            ).json()
-    finally:
-        server.stop()
+    with (
+        start_server(bundle_dir=tiny_export_searched.bundle_dir.parent) as server,
+        server.client() as client,
+    ):
+        body = client.post(
+            "/recommend", json={"history": [checkpoint.item_ids[i] for i in history], "k": 10}
+        ).json()
     assert body["degraded"] == [], body
     assert [item["item_id"] for item in body["items"]] == want

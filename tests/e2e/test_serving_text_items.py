@@ -12,8 +12,7 @@ import pytest
 from models_export.bundle import BundleFiles, load_catalog
 from models_export.export import ExportResult, export_run
 from models_export.verify import open_encoder
-from serving.settings import Settings
-from tests.e2e.conftest import TEST_BUDGET_MS, TEST_REDIS_TIMEOUT_MS, LiveServer
+from tests.e2e.conftest import ServerFactory
 from training.checkpoint import load_model
 from training.sequences import left_pad
 
@@ -66,29 +65,17 @@ def _history_close_to_a_new_item(bundle: Path, k: int) -> tuple[list[int], int]:
 
 
 def test_the_api_recommends_a_new_item_to_a_user_whose_history_is_close_to_it(
-    text_export: ExportResult, tmp_path: Path
+    text_export: ExportResult, start_server: ServerFactory
 ) -> None:
     bundle = text_export.bundle_dir
     history, new = _history_close_to_a_new_item(bundle, k=10)
     catalog = load_catalog(bundle)
     external = catalog.external_ids
-    server = LiveServer(
-        Settings(
-            bundle_dir=bundle.parent,
-            data_dir=tmp_path / "data",
-            redis_timeout_ms=TEST_REDIS_TIMEOUT_MS,
-            default_budget_ms=TEST_BUDGET_MS,
-        )
-    )
-    server.start()
-    try:
-        with server.client() as client:
-            body = client.post(
-                "/recommend", json={"history": [external[i] for i in history], "k": 10}
-            ).json()
-            assert external[new] in [item["item_id"] for item in body["items"]], body
-            info = client.get(f"/items/{external[new]}").json()
-            assert info["from_text"] is True and info["popularity"] == 0
-            assert client.get(f"/items/{external[history[0]]}").json()["from_text"] is False
-    finally:
-        server.stop()
+    with start_server(bundle_dir=bundle.parent) as server, server.client() as client:
+        body = client.post(
+            "/recommend", json={"history": [external[i] for i in history], "k": 10}
+        ).json()
+        assert external[new] in [item["item_id"] for item in body["items"]], body
+        info = client.get(f"/items/{external[new]}").json()
+        assert info["from_text"] is True and info["popularity"] == 0
+        assert client.get(f"/items/{external[history[0]]}").json()["from_text"] is False

@@ -13,7 +13,6 @@ from typer.testing import CliRunner
 from intentrec.cli import app
 from training.architecture import load_architecture
 from training.checkpoint import load_checkpoint, load_model
-from training.data.synthetic import SynthConfig, generate, write_synthetic
 from training.search.evolution import EvolutionOptions
 from training.search.run import (
     ARCHITECTURE_FILE,
@@ -32,14 +31,6 @@ TINY = {
     "model": "disen", "dim": 16, "heads": 2, "max_len": 20, "intents": 2, "loss": "ce",
     "epochs": 2, "patience": 2, "threads": 1, "seed": 4,
 }  # fmt: skip
-
-
-@pytest.fixture(scope="module")
-def tiny_data(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    out = tmp_path_factory.mktemp("tiny")
-    data = generate(SynthConfig(users=60, items=300, actions=1200, seed=5))
-    write_synthetic(data, out / "tiny.inter", "atomic")
-    return out
 
 
 def test_the_search_is_reproducible_for_a_seed(tiny_data: Path, tmp_path: Path) -> None:

@@ -12,7 +12,6 @@ from typer.testing import CliRunner
 
 from intentrec.cli import app
 from training.checkpoint import load_checkpoint
-from training.data.synthetic import SynthConfig, generate, write_synthetic
 from training.tune import (
     BEST_CONFIG_FILE,
     NOT_SEARCHED,
@@ -24,14 +23,6 @@ from training.tune import (
 )
 
 pytestmark = pytest.mark.slow
-
-
-@pytest.fixture(scope="module")
-def tiny_data(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    out = tmp_path_factory.mktemp("tiny")
-    data = generate(SynthConfig(users=60, items=300, actions=1200, seed=5))
-    write_synthetic(data, out / "tiny.inter", "atomic")
-    return out
 
 
 def test_two_trial_search_writes_best_config_trials_and_plot(

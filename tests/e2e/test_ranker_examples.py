@@ -13,7 +13,7 @@ from serving.model import load_model
 from serving.refine.settings import RefineSettings
 from serving.settings import Settings
 from tests.conftest import ML100K
-from tests.e2e.conftest import TEST_BUDGET_MS, TEST_REDIS_TIMEOUT_MS, LiveServer
+from tests.e2e.conftest import ServerFactory
 from training.data import load_dataset
 
 pytestmark = pytest.mark.slow
@@ -63,7 +63,7 @@ def test_examples_read_only_training_items(served) -> None:
 
 
 def test_an_examples_candidates_are_what_recommend_returns(
-    served, tiny_bundle: Path, tmp_path: Path
+    served, tiny_bundle: Path, start_server: ServerFactory
 ) -> None:
     dataset = load_dataset(ML100K)
     split = dataset.split()
@@ -81,27 +81,13 @@ def test_an_examples_candidates_are_what_recommend_returns(
         examples += found
         if len(examples) >= 3:
             break
-    server = LiveServer(
-        Settings(
-            bundle_dir=tiny_bundle.parent,
-            data_dir=tmp_path / "data",
-            redis_timeout_ms=TEST_REDIS_TIMEOUT_MS,
-            default_budget_ms=TEST_BUDGET_MS,
-        )
-    )
-    server.start()
-    try:
-        with server.client() as client:
-            for example in examples:
-                history = [c.external_id for c in example.history]
-                body = client.post(
-                    "/recommend",
-                    json={"history": history, "k": settings.refine_candidates, "refine": "off"},
-                ).json()
-                served_ids = [item["item_id"] for item in body["items"]]
-                assert served_ids[settings.refine_fixed_top :] == [
-                    c.external_id for c in example.tail
-                ]
-    finally:
-        server.stop()
+    with start_server(bundle_dir=tiny_bundle.parent) as server, server.client() as client:
+        for example in examples:
+            history = [c.external_id for c in example.history]
+            body = client.post(
+                "/recommend",
+                json={"history": history, "k": settings.refine_candidates, "refine": "off"},
+            ).json()
+            served_ids = [item["item_id"] for item in body["items"]]
+            assert served_ids[settings.refine_fixed_top :] == [c.external_id for c in example.tail]
     assert np.all([e.answer >= 0 for e in examples])
