@@ -169,35 +169,36 @@ def _left_pad(seq: np.ndarray, max_len: int) -> np.ndarray:
 
 
 def load_eval_users(
-    data: Path, external_ids: list[str], users: int, seed: int, split_name: str
-) -> tuple[list[np.ndarray], list[int]]:
-    """Histories and targets of `users` sampled users of the `valid` or `test` split, in the
-    bundle's internal ids."""
+    data: Path, external_ids: list[str], users: int, seed: int
+) -> dict[str, tuple[list[np.ndarray], list[int]]]:
+    """For each of SPLITS, the histories and targets of `users` sampled users, in the bundle's
+    internal ids (the data set is read once for both)."""
     from training.data import load_dataset  # offline only: the CLI command may use training
 
-    if split_name not in SPLITS:
-        raise ValueError(f"split must be one of {SPLITS}, got {split_name!r}")
     dataset = load_dataset(data)
     split = dataset.split()
-    inputs, all_targets = (
-        (split.valid_inputs, split.valid_targets)
-        if split_name == "valid"
-        else (split.test_inputs, split.test_targets)
-    )
     bundle_id = {ext: i for i, ext in enumerate(external_ids) if i > 0}
     to_bundle = np.asarray([bundle_id.get(ext, -1) for ext in dataset.item_ids], dtype=np.int64)
     to_bundle[0] = 0
-    rng = np.random.default_rng(seed)
-    picked = np.sort(rng.choice(len(inputs), min(users, len(inputs)), False))
-    histories, targets = [], []
-    for u in picked:
-        seq = to_bundle[inputs[u]]
-        target = int(to_bundle[all_targets[u]])
-        if target <= 0:
-            continue  # an item the bundle does not know cannot be ranked
-        histories.append(seq[seq > 0])
-        targets.append(target)
-    return histories, targets
+    sources = {
+        "valid": (split.valid_inputs, split.valid_targets),
+        "test": (split.test_inputs, split.test_targets),
+    }
+    by_split = {}
+    for name in SPLITS:
+        inputs, all_targets = sources[name]
+        rng = np.random.default_rng(seed)
+        picked = np.sort(rng.choice(len(inputs), min(users, len(inputs)), False))
+        histories, targets = [], []
+        for u in picked:
+            seq = to_bundle[inputs[u]]
+            target = int(to_bundle[all_targets[u]])
+            if target <= 0:
+                continue  # an item the bundle does not know cannot be ranked
+            histories.append(seq[seq > 0])
+            targets.append(target)
+        by_split[name] = (histories, targets)
+    return by_split
 
 
 async def evaluate_refine(
@@ -219,10 +220,7 @@ async def evaluate_refine(
     session = ort.InferenceSession(
         str(bundle_dir / "encoder.onnx"), providers=["CPUExecutionProvider"]
     )
-    users_by_split = {
-        name: load_eval_users(config.data, catalog.external_ids, config.users, config.seed, name)
-        for name in SPLITS
-    }
+    users_by_split = load_eval_users(config.data, catalog.external_ids, config.users, config.seed)
     total = sum(len(histories) for histories, _ in users_by_split.values())
     n = settings.refine_candidates
     fixed = settings.refine_fixed_top

@@ -112,12 +112,12 @@ def search_architecture(
     say(f"evaluated {len(scored)} architectures with the supernet's weights")
 
     started = time.perf_counter()
-    retrained = []
     candidates: list[tuple[str, Architecture | None, float | None]] = [
         (s.architecture.describe(), s.architecture, s.score) for s in scored[: options.retrain_top]
     ]
     if options.compare_hand_designed:
         candidates.append((HAND_DESIGNED, None, None))
+    finalists: list[tuple[Architecture | None, dict[str, Any]]] = []
     for name, architecture, supernet_score in candidates:
         run = replace(
             config,
@@ -125,25 +125,23 @@ def search_architecture(
         )
         say(f"retraining from scratch: {name}")
         result = fit(run, dataset, progress=options.progress)
-        retrained.append(
-            {
-                "architecture": name,
-                "supernet_valid_ndcg@10": supernet_score,
-                "valid_ndcg@10": result.best_valid[EARLY_STOP_METRIC],
-                "valid_hr@10": result.best_valid["hr@10"],
-                "best_epoch": result.best_epoch,
-                "epochs": len(result.epoch_seconds),
-                "seconds": round(sum(result.epoch_seconds), 1),
-                "_architecture": architecture,
-            }
-        )
+        row = {
+            "architecture": name,
+            "supernet_valid_ndcg@10": supernet_score,
+            "valid_ndcg@10": result.best_valid[EARLY_STOP_METRIC],
+            "valid_hr@10": result.best_valid["hr@10"],
+            "best_epoch": result.best_epoch,
+            "epochs": len(result.epoch_seconds),
+            "seconds": round(sum(result.epoch_seconds), 1),
+        }
+        finalists.append((architecture, row))
     retrain_seconds = time.perf_counter() - started
 
-    searched = [r for r in retrained if r["_architecture"] is not None]
-    winner = max(searched, key=lambda r: r["valid_ndcg@10"])
-    best: Architecture = winner["_architecture"]
-    for row in retrained:
-        del row["_architecture"]
+    retrained = [row for _, row in finalists]
+    best, winner = max(
+        ((a, row) for a, row in finalists if a is not None),
+        key=lambda pair: pair[1]["valid_ndcg@10"],
+    )
     paths = _write_outputs(out_dir, config, best, scored, retrained, dataset)
     seconds = {
         "supernet": round(supernet_seconds, 1),
