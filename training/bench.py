@@ -2,6 +2,7 @@
 
 Presets:
 - `foundation`: SASRec on the given data (Foundation issue targets).
+- `disen`: DisenSeq alone, its twin for settings given with `--set`.
 - `defaults`: SASRec and DisenSeq at their defaults (the tuned ones of training/config.py).
 - `intents`: DisenSeq with K in {1, 2, 4}, S2I only and S2I+S2S, the rest at its defaults.
 - `ablation`: SASRec, DisenSeq S2I only, DisenSeq S2I+S2S (AutoDisenSeq issue).
@@ -56,6 +57,7 @@ class Variant:
 DISEN = {"model": "disen"}
 PRESETS: dict[str, list[Variant]] = {
     "foundation": [Variant("sasrec", {"model": "sasrec"})],
+    "disen": [Variant("disen", DISEN)],
     "defaults": [Variant("sasrec", {"model": "sasrec"}), Variant("disen", DISEN)],
     "intents": [
         Variant(f"disen K={k} {objective}", DISEN | {"intents": k, "s2i_only": s2i_only})

@@ -397,7 +397,7 @@ def report(
 
 def bench_train(
     preset: Annotated[
-        str, typer.Option(help="foundation | defaults | intents | ablation | sweep | tune")
+        str, typer.Option(help="foundation | disen | defaults | intents | ablation | sweep | tune")
     ] = "foundation",
     data: Annotated[str, typer.Option(help="Data folder or file.")] = "data/ml-100k",
     seeds: Annotated[str, typer.Option(help="Comma-separated seeds.")] = "1,2,3",
