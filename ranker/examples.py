@@ -18,7 +18,7 @@ import numpy as np
 from serving.model import ServedModel
 from serving.pipeline.history import encoder_input
 from serving.pipeline.ranking import fetch_size, filter_candidates
-from serving.refine.contract import Candidate, RefineMode
+from serving.refine.contract import Candidate
 from serving.refine.prompt import Prompt, refine_prompt
 from serving.refine.settings import RefineSettings
 
@@ -31,7 +31,7 @@ class RankerExample:
     answer: int  # position of the true next item in `tail`
 
     def prompt(self, settings: RefineSettings) -> Prompt:
-        return refine_prompt(settings, RefineMode.SCORE, self.history, self.tail)
+        return refine_prompt(settings, self.history, self.tail)
 
 
 def cut_points(length: int, cuts: int) -> list[int]:

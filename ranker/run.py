@@ -78,7 +78,6 @@ def run_ranker_training(run: RankerRun, options: RankerOptions, console: Console
             "fixed_top": settings.refine.refine_fixed_top,
             "history": settings.refine.refine_history,
             "title_chars": settings.refine.refine_title_chars,
-            "mode": "score",
         },
         "users": {name: len(u) for name, u in groups.items()},
         "example_counts": counts,

@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from serving.refine.contract import Candidate, RefineMode, RefineOutcome
+from serving.refine.contract import Candidate, RefineOutcome
 from serving.refine.prompt import refine_prompt
 from serving.refine.settings import RefineSettings
 
@@ -41,7 +41,6 @@ async def bench_refine(
     catalog: list[Candidate],
     *,
     users: int,
-    mode: RefineMode,
     concurrency: int,
     budget_ms: float,
     progress: Callable[[str], None] | None = None,
@@ -62,7 +61,7 @@ async def bench_refine(
 
     async def timed(refiner: Any, **kwargs: Any) -> tuple[RefineOutcome, float]:
         began = time.perf_counter()
-        outcome = await refiner.refine(model_version="bench", mode=mode, **kwargs)
+        outcome = await refiner.refine(model_version="bench", **kwargs)
         return outcome, (time.perf_counter() - began) * 1000.0
 
     with tempfile.TemporaryDirectory(prefix="intentrec-bench-") as tmp:
@@ -74,7 +73,7 @@ async def bench_refine(
         cold, warm, cached, skipped, failed = [], [], [], [], 0
         try:
             history, candidates, _ = state()
-            prompt = refine_prompt(settings, mode, history, candidates[settings.refine_fixed_top :])
+            prompt = refine_prompt(settings, history, candidates[settings.refine_fixed_top :])
             prompt_tokens = await refiner.client.prompt_tokens(prompt.messages)  # type: ignore[attr-defined]
             for u in range(users):
                 history, first, second = state()
@@ -110,12 +109,11 @@ async def bench_refine(
     return {
         "llm_model": settings.llm_model,
         "llm_base_url": settings.llm_base_url,
-        "mode": mode.value,
         "candidates": n,
         "history": settings.refine_history,
         "title_chars": settings.refine_title_chars,
         "prompt_tokens": prompt_tokens,
-        # prompt processing dominates a score-mode call: one output token
+        # prompt processing dominates a call: one output token
         "prompt_tokens_per_s": prompt_tokens / (cold_pct["p50_ms"] / 1000.0),
         "users": users,
         "cold": cold_pct,

@@ -17,7 +17,6 @@ def cache_key(
     *,
     model_version: str,
     llm_model: str,
-    mode: str,
     blend: float,
     fixed_top: int,
     history_ids: Sequence[int],
@@ -28,7 +27,6 @@ def cache_key(
         [
             model_version,
             llm_model,
-            mode,
             round(blend, 6),
             fixed_top,
             list(history_ids),

@@ -13,7 +13,6 @@ from typing import Any
 
 import typer
 
-from serving.refine.contract import RefineMode
 from serving.refine.settings import LLMDtype
 
 llm_app = typer.Typer(
@@ -119,7 +118,6 @@ def evaluate_refine_command(
     llm_model: str | None = typer.Option(None, help="Served model name (INTENTREC_LLM_MODEL)."),
     data: Path = typer.Option(Path("data/ml-100k"), help="The data set the bundle was trained on."),
     users: int = typer.Option(200, min=1, help="Users sampled from validation and from test."),
-    mode: RefineMode = typer.Option(RefineMode.SCORE, help="score | generate."),
     blend: float | None = typer.Option(None, min=0.0, max=1.0, help="INTENTREC_REFINE_BLEND."),
     seed: int = typer.Option(0, help="Sampling and shuffle seed."),
     refine_all: bool = typer.Option(True, help="Also refine all N positions (paper Table 4)."),
@@ -151,12 +149,10 @@ def evaluate_refine_command(
         )
     )
     lift_path = settings.lift_file(Settings().data_dir)  # where the service reads it
-    config = EvalConfig(
-        bundle=bundle, data=data, users=users, mode=mode, seed=seed, refine_all=refine_all
-    )
+    config = EvalConfig(bundle=bundle, data=data, users=users, seed=seed, refine_all=refine_all)
     console = Console(stderr=True)
     with Progress(console=console, transient=True) as bar:
-        task = bar.add_task(f"refine ({mode.value})", total=users)
+        task = bar.add_task("refine", total=users)
         report = asyncio.run(
             evaluate_refine(
                 config, settings, lambda done, total: bar.update(task, completed=done, total=total)
@@ -167,7 +163,7 @@ def evaluate_refine_command(
             "lift_ndcg10", "ci95", "test_lift_ndcg10", "test_ci95", "bundle", "llm_model",
             "users", "blend", "measured_at", "splits",
         )  # fmt: skip
-        record_lift(lift_path, settings.llm_model, mode.value, {k: report[k] for k in keep})
+        record_lift(lift_path, settings.llm_model, {k: report[k] for k in keep})
         report["lift_file"] = str(lift_path)
     if as_json:
         typer.echo(json.dumps(report))
@@ -188,7 +184,7 @@ def _print_eval(report: dict[str, Any]) -> None:
     }
     for split, figures in report["splits"].items():
         table = Table(
-            title=f"refine {report['mode']} with {report['llm_model']} on bundle "
+            title=f"refine with {report['llm_model']} on bundle "
             f"{report['bundle']}: {figures['users']} {split} users, {report['protocol']}"
         )
         table.add_column("variant")
@@ -275,7 +271,6 @@ def bench_refine_command(
         None, help="Take titles from this bundle's catalog (default: data/ml-100k titles)."
     ),
     users: int = typer.Option(20, min=1, help="User states measured."),
-    mode: RefineMode = typer.Option(RefineMode.SCORE, help="score | generate."),
     concurrency: int = typer.Option(32, min=1, help="Requests at once in the burst phase."),
     budget_ms: float = typer.Option(300.0, min=1, help="Budget of each burst request."),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
@@ -336,7 +331,6 @@ def bench_refine_command(
                 settings,
                 catalog,
                 users=users,
-                mode=mode,
                 concurrency=concurrency,
                 budget_ms=budget_ms,
                 progress=lambda msg: console.print(msg, end="\r"),
@@ -350,7 +344,7 @@ def bench_refine_command(
         typer.echo(json.dumps(report))
         return
     table = Table(
-        title=f"refine stage, {mode.value} mode, {report['llm_model']} in {report['llm_dtype']}: "
+        title=f"refine stage, {report['llm_model']} in {report['llm_dtype']}: "
         f"{report['prompt_tokens']} prompt tokens ({report['history']} history items, "
         f"{report['candidates']} candidates, titles cut at {report['title_chars']} characters)"
     )

@@ -91,22 +91,6 @@ class LLMClient:
         except (KeyError, TypeError, ValueError) as exc:
             raise LLMError(f"LLM answer has no usage figures: {str(data)[:200]}") from exc
 
-    async def generate(
-        self, messages: list[dict[str, str]], schema: dict[str, Any] | None, max_tokens: int
-    ) -> str:
-        """The answer text; with `schema`, constrained by structured output (json_schema)."""
-        body: dict[str, Any] = {"messages": messages, "max_tokens": max_tokens, "temperature": 0.0}
-        if schema is not None:
-            body["response_format"] = {
-                "type": "json_schema",
-                "json_schema": {"name": "candidate_ids", "schema": schema},
-            }
-        data = await self._chat(body)
-        content = data["choices"][0].get("message", {}).get("content")
-        if not isinstance(content, str):
-            raise LLMError(f"LLM answer has no text: {str(data)[:200]}")
-        return content
-
     async def ready(self) -> bool:
         try:
             response = await self._http.get("models", timeout=2.0)

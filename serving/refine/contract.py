@@ -11,11 +11,6 @@ from enum import StrEnum
 from typing import Protocol
 
 
-class RefineMode(StrEnum):
-    SCORE = "score"
-    GENERATE = "generate"
-
-
 class RefinePolicy(StrEnum):
     OFF = "off"
     ON = "on"
@@ -70,7 +65,6 @@ class Refiner(Protocol):
         history: list[Candidate],
         candidates: list[Candidate],
         remaining_ms: float,
-        mode: RefineMode | None = None,
         user_id: str | None = None,
     ) -> RefineOutcome:
         """Reorder candidates below the fixed top within `remaining_ms`; never raises.

@@ -26,7 +26,7 @@ from typing import Any
 
 import numpy as np
 
-from serving.refine.contract import Candidate, RefineMode, RefineOutcome
+from serving.refine.contract import Candidate, RefineOutcome
 from serving.refine.lift import paired_bootstrap
 from serving.refine.settings import RefineSettings
 
@@ -42,7 +42,6 @@ class EvalConfig:
     bundle: Path
     data: Path
     users: int = 200
-    mode: RefineMode = RefineMode.SCORE
     seed: int = 0
     per_call_ms: float = 120_000.0  # the budget of one refine call: no deadline offline
     refine_all: bool = True
@@ -269,7 +268,6 @@ async def evaluate_refine(
                             history=past,
                             candidates=candidates,
                             remaining_ms=config.per_call_ms,
-                            mode=config.mode,
                         )
                         stats[name].add(outcome)
                         variants[name].add([c.item_id for c in outcome.candidates], target)
@@ -307,7 +305,6 @@ async def evaluate_refine(
         "arch": manifest.model.arch,
         "llm_model": settings.llm_model,
         "llm_base_url": settings.llm_base_url,
-        "mode": config.mode.value,
         "blend": settings.refine_blend,
         "fixed_top": fixed,
         "candidates": n,

@@ -1,4 +1,4 @@
-"""The lift file: refine's measured NDCG@10 lift per LLM and mode, written by
+"""The lift file: refine's measured NDCG@10 lift per LLM, written by
 `intentrec evaluate-refine`, read by `refine=auto`.
 
 An entry holds the lift on validation users with its paired-bootstrap 95 % interval, the same on
@@ -71,17 +71,17 @@ class LiftEvidence:
         return self.low > 0.0
 
 
-def read_lift(path: Path, llm_model: str, mode: str) -> LiftEvidence | None:
+def read_lift(path: Path, llm_model: str) -> LiftEvidence | None:
     try:
-        entry = json.loads(path.read_text())[llm_model][mode]
+        entry = json.loads(path.read_text())[llm_model]
         low, high = (float(x) for x in entry["ci95"])
         return LiftEvidence(float(entry["lift_ndcg10"]), low, high, entry.get("bundle"))
     except (OSError, ValueError, KeyError, TypeError):
         return None
 
 
-def write_lift(path: Path, llm_model: str, mode: str, entry: dict[str, Any]) -> None:
-    """Merge one (model, mode) entry into the file, replacing it atomically."""
+def write_lift(path: Path, llm_model: str, entry: dict[str, Any]) -> None:
+    """Merge one model's entry into the file, replacing it atomically."""
     missing = [key for key in ("lift_ndcg10", "ci95", "bundle") if key not in entry]
     if missing:
         raise ValueError(f"a lift entry needs {missing}")
@@ -89,7 +89,7 @@ def write_lift(path: Path, llm_model: str, mode: str, entry: dict[str, Any]) -> 
         data = json.loads(path.read_text())
     except (OSError, ValueError):
         data = {}
-    data.setdefault(llm_model, {})[mode] = entry
+    data[llm_model] = entry
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".lift-")
     with os.fdopen(fd, "w") as handle:

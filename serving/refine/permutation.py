@@ -5,64 +5,11 @@ Positions are indices into the part being reordered (candidates fixed_top..N-1),
 
 from __future__ import annotations
 
-import json
 import math
-import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from typing import TypeVar
 
 T = TypeVar("T")
-
-_INT = re.compile(r"-?\d+")
-
-
-@dataclass(frozen=True, slots=True)
-class Repaired:
-    positions: list[int]  # a permutation of range(n)
-    matched: int  # answer entries that named a candidate for the first time
-    dropped: int  # unknown or repeated entries
-    missing: int  # candidates the answer left out (appended in encoder order)
-
-
-def repair(proposed: Sequence[str], keys: Sequence[str]) -> Repaired:
-    """Validate `proposed` keys into a permutation of positions: unknown and repeated keys are
-    dropped, the keys it left out are appended in encoder order."""
-    index = {key: pos for pos, key in enumerate(keys)}
-    seen: set[int] = set()
-    order: list[int] = []
-    dropped = 0
-    for key in proposed:
-        pos = index.get(key)
-        if pos is None or pos in seen:
-            dropped += 1
-            continue
-        seen.add(pos)
-        order.append(pos)
-    matched = len(order)
-    order += [pos for pos in range(len(keys)) if pos not in seen]
-    return Repaired(order, matched, dropped, len(keys) - matched)
-
-
-def parse_id_list(text: str) -> list[str]:
-    """The ids of a generate answer, leniently: a JSON array, else every integer in the text."""
-    try:
-        value = json.loads(text)
-    except ValueError:
-        value = None
-    if isinstance(value, dict):  # some models wrap the array: {"ids": [...]}
-        value = next((v for v in value.values() if isinstance(v, list)), None)
-    if isinstance(value, list):
-        return [str(v).strip() for v in value if _is_id(v)]
-    return _INT.findall(text)
-
-
-def _is_id(value: object) -> bool:
-    if isinstance(value, bool):
-        return False
-    return isinstance(value, int) or (
-        isinstance(value, str) and _INT.fullmatch(value.strip()) is not None
-    )
 
 
 def _rank_scores(values: Sequence[float]) -> list[float]:
@@ -88,8 +35,9 @@ def blend(llm_scores: Sequence[float | None], weight: float) -> list[int]:
     """Positions ordered by `(1 - weight) * encoder rank + weight * LLM rank`.
 
     `llm_scores[i]` scores the candidate at encoder position i (higher is better; None = the LLM
-    gave it nothing, i.e. the lowest score). Ranks rather than raw scores are blended so that the
-    weight means the same for log-probabilities and list positions. Ties keep encoder order.
+    gave it nothing, i.e. the lowest score). Ranks rather than raw log-probabilities are blended
+    so that the weight does not depend on how peaked the model's answer is. Ties keep encoder
+    order.
     """
     n = len(llm_scores)
     if n == 0:
@@ -100,15 +48,6 @@ def blend(llm_scores: Sequence[float | None], weight: float) -> list[int]:
     encoder = _rank_scores([float(n - i) for i in range(n)])
     combined = [(1.0 - weight) * e + weight * s for e, s in zip(encoder, llm, strict=True)]
     return sorted(range(n), key=lambda i: (-combined[i], i))
-
-
-def list_scores(repaired: Repaired) -> list[float | None]:
-    """Scores from a generated list: earlier is better; entries the answer left out get None."""
-    n = len(repaired.positions)
-    scores: list[float | None] = [None] * n
-    for rank, pos in enumerate(repaired.positions[: repaired.matched]):
-        scores[pos] = float(n - rank)
-    return scores
 
 
 def label_scores(logprobs: Mapping[str, float], keys: Sequence[str]) -> list[float | None]:

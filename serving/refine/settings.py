@@ -12,8 +12,6 @@ from pathlib import Path
 from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from serving.refine.contract import RefineMode
-
 # The embedded SmolLM2-135M-Instruct's served name
 EMBEDDED_NAME = "smollm2"
 
@@ -34,17 +32,16 @@ class RefineSettings(BaseSettings):
     llm_model: str = "smollm2"
     llm_api_key: str | None = None
 
-    refine_mode: RefineMode = RefineMode.SCORE
     refine_fixed_top: int = Field(5, ge=0)
     # The prompt's size is the cost of a call: a CPU processes ~100-250 prompt tokens a second
     # (docs/benchmarks.md). These defaults (~390 tokens, 10 candidates reordered) are sized for
     # the embedded CPU model; with an LLM on a GPU, 20 candidates and 10 history items cost little.
-    refine_candidates: int = Field(15, ge=1, le=26)  # score mode labels candidates A..Z
+    refine_candidates: int = Field(15, ge=1, le=26)  # the prompt labels candidates A..Z
     # Weight of the LLM's rank in the blend with the encoder's rank (1.0 = LLM order only).
     refine_blend: float = Field(0.5, ge=0.0, le=1.0)
     refine_history: int = Field(5, ge=0)  # most recent history titles shown to the LLM
     refine_title_chars: int = Field(48, ge=8)  # longer item text is cut
-    # top_logprobs asked for in score mode; a vLLM server must allow it (--max-logprobs).
+    # top_logprobs asked for; a vLLM server must allow it (--max-logprobs).
     refine_top_logprobs: int = Field(20, ge=1)
 
     # Deadline: the LLM call gets the remaining budget minus this margin (response assembly).

@@ -24,59 +24,41 @@ from serving.refine.client import LLMClient, LLMError
 from serving.refine.contract import (
     Candidate,
     Degraded,
-    RefineMode,
     RefineOutcome,
     RefinePolicy,
 )
 from serving.refine.lift import read_lift
-from serving.refine.permutation import (
-    Repaired,
-    apply_order,
-    blend,
-    label_scores,
-    list_scores,
-    parse_id_list,
-    repair,
-)
-from serving.refine.prompt import id_list_schema, refine_prompt
+from serving.refine.permutation import apply_order, blend, label_scores
+from serving.refine.prompt import refine_prompt
 from serving.refine.settings import RefineSettings
 
 log = logging.getLogger(__name__)
 
 
 class InvalidOutput(Exception):
-    """The LLM answered, but nothing in the answer names a candidate."""
+    """The LLM answered, but no candidate label is among its likeliest first tokens."""
 
 
 @dataclass(frozen=True, slots=True)
 class Answer:
     positions: list[int]  # order of the reordered part (indices in encoder order)
-    repaired: bool  # the answer needed repair (unknown, repeated or missing entries)
+    # some labels were not among the answer's top log-probabilities (they rank last)
+    repaired: bool
 
 
 async def ask_llm(
     client: LLMClient,
     settings: RefineSettings,
-    mode: RefineMode,
     history: Sequence[Candidate],
     tail: Sequence[Candidate],
 ) -> Answer:
     """One LLM call reordering `tail`; raises LLMError or InvalidOutput."""
-    prompt = refine_prompt(settings, mode, history, tail)
-    if mode is RefineMode.SCORE:
-        logprobs = await client.score(prompt.messages, prompt.keys, settings.refine_top_logprobs)
-        if not logprobs:
-            raise InvalidOutput("no candidate label among the answer's top log-probabilities")
-        scores = label_scores(logprobs, prompt.keys)
-        return Answer(blend(scores, settings.refine_blend), repaired=len(logprobs) < len(tail))
-    ids = [c.item_id for c in tail]
-    # About 5 tokens per id ("1234, ") plus the brackets.
-    text = await client.generate(prompt.messages, id_list_schema(ids), max_tokens=6 * len(ids) + 8)
-    fixed: Repaired = repair(parse_id_list(text), prompt.keys)
-    if fixed.matched == 0:
-        raise InvalidOutput(f"no candidate id in the answer {text[:80]!r}")
-    positions = blend(list_scores(fixed), settings.refine_blend)
-    return Answer(positions, repaired=fixed.dropped > 0 or fixed.missing > 0)
+    prompt = refine_prompt(settings, history, tail)
+    logprobs = await client.score(prompt.messages, prompt.keys, settings.refine_top_logprobs)
+    if not logprobs:
+        raise InvalidOutput("no candidate label among the answer's top log-probabilities")
+    scores = label_scores(logprobs, prompt.keys)
+    return Answer(blend(scores, settings.refine_blend), repaired=len(logprobs) < len(tail))
 
 
 class LLMRefiner:
@@ -97,8 +79,7 @@ class LLMRefiner:
         self.breaker = breaker or CircuitBreaker(
             settings.refine_breaker_failures, settings.refine_breaker_reset_s
         )
-        mode = settings.refine_mode.value
-        self.lift = read_lift(lift_file, settings.llm_model, mode) if lift_file else None
+        self.lift = read_lift(lift_file, settings.llm_model) if lift_file else None
         self.counters: Counter[str] = Counter()  # outcomes, for metrics and the evaluation
         self._calls: dict[str, asyncio.Task[Answer]] = {}  # running LLM calls by cache key
         self._waiters: Counter[str] = Counter()
@@ -121,16 +102,12 @@ class LLMRefiner:
         history: list[Candidate],
         candidates: list[Candidate],
         remaining_ms: float,
-        mode: RefineMode | None = None,
         user_id: str | None = None,
     ) -> RefineOutcome:
         started = time.perf_counter()
         deadline = started + (remaining_ms - self.settings.refine_safety_margin_ms) / 1000.0
-        mode = mode or self.settings.refine_mode
         try:
-            outcome = await self._refine(
-                model_version, history, candidates, deadline, mode, user_id
-            )
+            outcome = await self._refine(model_version, history, candidates, deadline, user_id)
         except Exception:  # the contract: never raise, degrade
             log.exception("refine failed unexpectedly")
             outcome = RefineOutcome(
@@ -146,13 +123,12 @@ class LLMRefiner:
         history: list[Candidate],
         candidates: list[Candidate],
         deadline: float,
-        mode: RefineMode,
         user_id: str | None,
     ) -> RefineOutcome:
         s = self.settings
         if len(candidates) > s.refine_candidates:  # only the top REFINE_CANDIDATES are reordered
             window, rest = candidates[: s.refine_candidates], candidates[s.refine_candidates :]
-            outcome = await self._refine(model_version, history, window, deadline, mode, user_id)
+            outcome = await self._refine(model_version, history, window, deadline, user_id)
             outcome.candidates += rest
             return outcome
         fixed_top = s.refine_fixed_top
@@ -166,7 +142,6 @@ class LLMRefiner:
         key = cache_key(
             model_version=model_version,
             llm_model=s.llm_model,
-            mode=mode.value,
             blend=s.refine_blend,
             fixed_top=fixed_top,
             history_ids=[h.item_id for h in history[-s.refine_history :]]
@@ -189,7 +164,7 @@ class LLMRefiner:
                 return degraded(Degraded.REFINE_SHED)
             if not self.breaker.allow():
                 return degraded(Degraded.REFINE_BREAKER_OPEN)
-            call = self._start_call(key, mode, history, tail, candidates, user_id)
+            call = self._start_call(key, history, tail, candidates, user_id)
 
         self._waiters[key] += 1
         try:
@@ -218,7 +193,6 @@ class LLMRefiner:
     def _start_call(
         self,
         key: str,
-        mode: RefineMode,
         history: list[Candidate],
         tail: list[Candidate],
         candidates: list[Candidate],
@@ -227,7 +201,7 @@ class LLMRefiner:
         async def run() -> Answer:
             try:
                 async with asyncio.timeout(self.settings.refine_call_timeout_s):
-                    answer = await ask_llm(self.client, self.settings, mode, history, tail)
+                    answer = await ask_llm(self.client, self.settings, history, tail)
             except (LLMError, TimeoutError) as exc:
                 self.breaker.record_failure()
                 raise LLMError(str(exc) or type(exc).__name__) from exc

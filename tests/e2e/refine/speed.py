@@ -9,8 +9,8 @@ from dataclasses import dataclass
 class LLMSpeed:
     """The served model's latency on the tests' own prompts, and the limits derived from it."""
 
-    first_call_ms: float  # the very first calls (and first grammar): one-off start-up work
-    # Warm calls, score and generate, each for a history the server has never seen.
+    first_call_ms: float  # the very first calls: one-off start-up work
+    # Warm calls, each for a history the server has never seen.
     fastest_ms: float
     slowest_ms: float
 

@@ -9,7 +9,6 @@ from pathlib import Path
 
 import pytest
 
-from serving.refine.contract import RefineMode
 from serving.refine.evaluate import SPLITS, EvalConfig, evaluate_refine
 from serving.refine.lift import read_lift, write_lift
 from serving.refine.settings import RefineSettings
@@ -21,9 +20,7 @@ pytestmark = [pytest.mark.llm, pytest.mark.slow]
 async def test_the_lift_is_paired_per_split_and_recorded(
     llm_server, llm_settings: RefineSettings, tiny_bundle: Path, tmp_path: Path
 ) -> None:
-    config = EvalConfig(
-        bundle=tiny_bundle, data=ML100K, users=4, mode=RefineMode.SCORE, refine_all=False
-    )
+    config = EvalConfig(bundle=tiny_bundle, data=ML100K, users=4, refine_all=False)
     report = await evaluate_refine(config, llm_settings)
     assert set(report["splits"]) == set(SPLITS)
     for split in SPLITS:
@@ -45,7 +42,7 @@ async def test_the_lift_is_paired_per_split_and_recorded(
     assert not math.isnan(report["calls"]["refined"]["latency_p50_ms"])
 
     lift_file = tmp_path / "lift.json"
-    write_lift(lift_file, report["llm_model"], "score", report)
-    evidence = read_lift(lift_file, report["llm_model"], "score")
+    write_lift(lift_file, report["llm_model"], report)
+    evidence = read_lift(lift_file, report["llm_model"])
     assert evidence is not None and evidence.bundle == report["bundle"]
     assert evidence.refines == (report["ci95"][0] > 0)

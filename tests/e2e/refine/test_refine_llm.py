@@ -14,7 +14,7 @@ import pytest
 import redis.asyncio as aioredis
 
 from serving.clients.history_store import refine_index_key
-from serving.refine.contract import Candidate, Degraded, RefineMode, RefineOutcome
+from serving.refine.contract import Candidate, Degraded, RefineOutcome
 from tests.e2e.refine.speed import LLMSpeed
 
 pytestmark = [pytest.mark.llm, pytest.mark.slow]
@@ -34,9 +34,8 @@ def assert_valid(out: list[Candidate], candidates: list[Candidate]) -> None:
     assert out[:FIXED_TOP] == candidates[:FIXED_TOP]
 
 
-@pytest.mark.parametrize("mode", [RefineMode.SCORE, RefineMode.GENERATE])
 async def test_refine_returns_a_permutation_with_the_top_5_unchanged(
-    make_refiner, llm_speed: LLMSpeed, catalog: list[Candidate], mode: RefineMode
+    make_refiner, llm_speed: LLMSpeed, catalog: list[Candidate]
 ) -> None:
     refiner = make_refiner()
     history, candidates = request(catalog, 0)
@@ -45,16 +44,14 @@ async def test_refine_returns_a_permutation_with_the_top_5_unchanged(
         history=history,
         candidates=candidates,
         remaining_ms=llm_speed.patient_ms,
-        mode=mode,
     )
     assert outcome.degraded == []
     assert outcome.refined and not outcome.from_cache
     assert_valid(outcome.candidates, candidates)
 
 
-@pytest.mark.parametrize("mode", [RefineMode.SCORE, RefineMode.GENERATE])
 async def test_an_injected_title_changes_nothing_outside_6_to_n(
-    make_refiner, llm_speed: LLMSpeed, catalog: list[Candidate], mode: RefineMode
+    make_refiner, llm_speed: LLMSpeed, catalog: list[Candidate]
 ) -> None:
     refiner = make_refiner()
     history, candidates = request(catalog, 100)
@@ -71,7 +68,6 @@ async def test_an_injected_title_changes_nothing_outside_6_to_n(
         history=history,
         candidates=candidates,
         remaining_ms=llm_speed.patient_ms,
-        mode=mode,
     )
     assert outcome.refined, outcome.degraded
     assert_valid(outcome.candidates, candidates)

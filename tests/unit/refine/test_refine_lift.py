@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 from pathlib import Path
 
@@ -95,17 +96,22 @@ async def test_auto_refines_only_when_the_validation_interval_is_above_zero(
         return {"lift_ndcg10": lift, "ci95": [low, high], "bundle": "v1"}
 
     assert not await wants_auto()  # no measurement: no refine
-    write_lift(lift_file, "smollm2", "score", entry(0.004, -0.002, 0.01))
-    evidence = read_lift(lift_file, "smollm2", "score")
+    write_lift(lift_file, "smollm2", entry(0.004, -0.002, 0.01))
+    evidence = read_lift(lift_file, "smollm2")
     assert evidence is not None and evidence.bundle == "v1" and not evidence.refines
     assert not await wants_auto()  # a positive lift whose interval reaches zero is no evidence
-    write_lift(lift_file, "smollm2", "score", entry(0.02, 0.001, 0.04))
-    write_lift(lift_file, "smollm2", "generate", entry(-0.1, -0.2, -0.05))
-    assert await wants_auto()
-    assert not read_lift(lift_file, "smollm2", "generate").refines
-    # an entry from before intervals were measured counts as no evidence
-    lift_file.write_text('{"smollm2": {"score": {"lift_ndcg10": 0.05}}}')
-    assert read_lift(lift_file, "smollm2", "score") is None
-    assert not await wants_auto()
+    write_lift(lift_file, "smollm2", entry(0.02, 0.001, 0.04))
+    write_lift(lift_file, "another-llm", entry(-0.1, -0.2, -0.05))
+    assert await wants_auto()  # each model keeps its own entry
+    assert not read_lift(lift_file, "another-llm").refines
+    # an entry from before intervals were measured, or from before score became the only mode
+    # (entries per mode), counts as no evidence
+    for stale in (
+        {"smollm2": {"lift_ndcg10": 0.05}},
+        {"smollm2": {"score": entry(0.02, 0.001, 0.04)}},
+    ):
+        lift_file.write_text(json.dumps(stale))
+        assert read_lift(lift_file, "smollm2") is None
+        assert not await wants_auto()
     with pytest.raises(ValueError, match=r"\['ci95', 'bundle'\]"):
-        write_lift(lift_file, "smollm2", "score", {"lift_ndcg10": 0.1})
+        write_lift(lift_file, "smollm2", {"lift_ndcg10": 0.1})

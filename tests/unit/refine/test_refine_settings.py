@@ -9,16 +9,13 @@ from pydantic import ValidationError
 
 from serving.refine import build_refiner
 from serving.refine.cache import cache_key
-from serving.refine.contract import RefineMode
 from serving.refine.settings import RefineSettings
 
 
 def test_settings_come_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("INTENTREC_LLM_BASE_URL", "http://127.0.0.1:9/v1")
-    monkeypatch.setenv("INTENTREC_REFINE_MODE", "generate")
     monkeypatch.setenv("INTENTREC_REFINE_BLEND", "0.25")
     settings = RefineSettings()
-    assert settings.refine_mode is RefineMode.GENERATE
     assert settings.refine_blend == 0.25
     assert settings.refine_fixed_top == 5 and settings.refine_candidates == 15
 
@@ -37,7 +34,6 @@ def test_cache_key_changes_with_every_input() -> None:
     base = dict(
         model_version="v1",
         llm_model="m",
-        mode="score",
         blend=0.5,
         fixed_top=5,
         history_ids=[1, 2],
@@ -48,7 +44,6 @@ def test_cache_key_changes_with_every_input() -> None:
     for field, value in [
         ("model_version", "v2"),
         ("llm_model", "n"),
-        ("mode", "generate"),
         ("blend", 0.6),
         ("fixed_top", 0),
         ("history_ids", [2, 1]),

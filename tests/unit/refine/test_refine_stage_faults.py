@@ -15,7 +15,7 @@ import httpx
 
 from serving.refine.breaker import BreakerState
 from serving.refine.client import LLMClient
-from serving.refine.contract import Candidate, Degraded, RefineMode
+from serving.refine.contract import Candidate, Degraded
 from serving.refine.settings import RefineSettings
 from serving.refine.stage import LLMRefiner
 
@@ -41,14 +41,10 @@ def logprobs_answer(tokens: dict[str, float]) -> httpx.Response:
     return httpx.Response(200, json={"choices": [{"logprobs": {"content": content}}]})
 
 
-def text_answer(text: str) -> httpx.Response:
-    return httpx.Response(200, json={"choices": [{"message": {"content": text}}]})
-
-
-async def run(r: LLMRefiner, mode: RefineMode = RefineMode.SCORE):
+async def run(r: LLMRefiner):
     try:
         return await r.refine(
-            model_version="v", history=HISTORY, candidates=CANDIDATES, remaining_ms=5_000, mode=mode
+            model_version="v", history=HISTORY, candidates=CANDIDATES, remaining_ms=5_000
         )
     finally:
         await r.aclose()
@@ -70,27 +66,14 @@ async def test_score_answer_without_any_label_is_invalid_output() -> None:
     assert r.breaker.state is BreakerState.CLOSED  # the server works; it is not its fault
 
 
-async def test_generate_garbage_is_invalid_output() -> None:
-    outcome = await run(
-        refiner(lambda _: text_answer("I cannot rank movies.")), RefineMode.GENERATE
-    )
-    assert outcome.degraded == [Degraded.REFINE_INVALID_OUTPUT] and outcome.candidates == CANDIDATES
-
-
-async def test_generate_answer_is_repaired_into_a_permutation() -> None:
-    r = refiner(lambda _: text_answer("[12, 12, 7, 999, 3, 20]"), refine_blend=1.0)
-    outcome = await r.refine(
-        model_version="v",
-        history=HISTORY,
-        candidates=CANDIDATES,
-        remaining_ms=5_000,
-        mode=RefineMode.GENERATE,
-    )
-    await r.aclose()
+async def test_labels_missing_from_the_answer_rank_last_and_count_as_repaired() -> None:
+    # The 10 reordered candidates (ids 6..15) are labelled A..J; the answer names only H (id 13)
+    # and B (id 7).
+    r = refiner(lambda _: logprobs_answer({"H": -0.2, "B": -1.5}), refine_blend=1.0)
+    outcome = await run(r)
     ids = [c.item_id for c in outcome.candidates]
     assert outcome.refined
-    # Top 5 (which hold id 3) fixed; 12, 7, 20 first; the rest in encoder order; 999 dropped.
-    assert ids == [1, 2, 3, 4, 5, 12, 7, 20, 6, 8, 9, 10, 11, 13, 14, 15, 16, 17, 18, 19]
+    assert ids == [1, 2, 3, 4, 5, 13, 7, 6, 8, 9, 10, 11, 12, 14, 15, 16, 17, 18, 19, 20]
     assert r.counters["repaired"] == 1
 
 
@@ -128,18 +111,6 @@ async def test_score_request_asks_for_one_token_with_logprobs() -> None:
     await run(refiner(handler, refine_top_logprobs=20))
     assert seen[0]["max_tokens"] == 1 and seen[0]["logprobs"] is True
     assert seen[0]["top_logprobs"] == 20 and seen[0]["model"] == "m"
-
-
-async def test_generate_request_carries_the_json_schema_of_the_candidate_ids() -> None:
-    seen: list[dict] = []
-
-    def handler(body: dict) -> httpx.Response:
-        seen.append(body)
-        return text_answer("[6]")
-
-    await run(refiner(handler), RefineMode.GENERATE)
-    schema = seen[0]["response_format"]["json_schema"]["schema"]
-    assert schema["items"]["enum"] == list(range(6, 21))
 
 
 async def test_only_the_top_refine_candidates_are_reordered() -> None:

@@ -15,7 +15,6 @@ def _refine_key(history: list[int]) -> str:
     return cache_key(
         model_version="v1",
         llm_model="m",
-        mode="score",
         blend=0.0,
         fixed_top=5,
         history_ids=history,
