@@ -24,6 +24,7 @@ TINY_COMMON = {
     "epochs": 12,
     "patience": 4,
     "lr": 5e-3,
+    "recent_window_share": 1.0,
 }
 
 
