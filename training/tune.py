@@ -49,6 +49,8 @@ def search_space(model: str) -> dict[str, Any]:
         "lr": tune.loguniform(3e-4, 3e-3),
         "max_len": tune.choice([50, 100, 200]),
         "loss": tune.choice(["ce", "bce"]),
+        # at max_len 50 most of a long history is trained on only through earlier windows
+        "recent_window_share": tune.choice([1.0, 0.5, 0.2]),
     }
     if model == "disen":
         space |= {
