@@ -25,6 +25,7 @@ TINY_COMMON = {
     "patience": 4,
     "lr": 5e-3,
     "recent_window_share": 1.0,
+    "batch_size": 128,
 }
 
 
