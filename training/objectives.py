@@ -142,6 +142,18 @@ def _zero_loss(model: SequenceEncoder) -> Tensor:
     return model.item_embedding.weight.sum() * 0.0
 
 
+def without_shared_padding(seqs: Tensor) -> Tensor:
+    """seqs (B, T) without the left-padding columns every row has, keeping at least two.
+
+    Positions count from the right and padded keys are masked, so no real position's output
+    changes; on short-history data (Amazon Beauty: 7 training actions a user) most of a
+    51-column window is such padding, and a SASRec step without it is about a fifth faster.
+    """
+    real_columns = (seqs != 0).any(0)
+    first = int(real_columns.int().argmax()) if bool(real_columns.any()) else 0
+    return seqs[:, min(first, seqs.shape[1] - 2) :]
+
+
 class SASRecObjective:
     def __init__(self, model: EncoderConfig, config: ObjectiveConfig) -> None:
         self.max_len = model.max_len
@@ -149,7 +161,7 @@ class SASRecObjective:
         self.window = self.max_len + 1
 
     def __call__(self, model: SequenceEncoder, seqs: Tensor) -> tuple[Tensor, dict[str, float]]:
-        seqs = seqs[:, -self.window :]
+        seqs = without_shared_padding(seqs[:, -self.window :])
         inputs, targets = seqs[:, :-1], seqs[:, 1:]
         predict = (inputs != 0) & (targets != 0)
         if not bool(predict.any()):

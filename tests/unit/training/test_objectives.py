@@ -14,7 +14,9 @@ from training.objectives import (
     build_objective,
     gather_columns,
     lambda_filter,
+    next_item_loss,
     s2s_losses,
+    without_shared_padding,
 )
 from training.objectives import _negatives_not_in as negatives_not_in
 
@@ -154,6 +156,40 @@ def test_losses_are_finite_and_decrease(arch: str, options: dict) -> None:
     if arch == "disen" and not options.get("s2i_only"):
         assert {"s2i", "s2s", "s2s_kept"} <= set(stats)
         assert stats["s2s_kept"] == math.ceil(0.3 * len(seqs) * 2)
+
+
+def test_only_the_padding_every_row_has_is_cut_and_two_columns_stay() -> None:
+    seqs = torch.tensor([[0, 0, 0, 4, 5, 6], [0, 0, 0, 0, 7, 8]])
+    assert without_shared_padding(seqs).tolist() == [[4, 5, 6], [0, 7, 8]]
+    assert without_shared_padding(torch.tensor([[0, 0, 0, 9]])).tolist() == [[0, 9]]
+    full = torch.tensor([[1, 2, 3], [0, 4, 5]])
+    assert torch.equal(without_shared_padding(full), full)
+
+
+@pytest.mark.parametrize("options", [{"loss": "ce"}, {"loss": "bce", "negatives": 2}])
+def test_sasrec_loss_without_the_shared_padding_equals_the_full_window_loss(
+    options: dict,
+) -> None:
+    config = model_config("sasrec") | {"dropout": 0.0}
+    model = build_model(config)
+    objective_config = ObjectiveConfig(**options)
+    objective = build_objective(config, objective_config)
+    short = training_windows(5)
+    seqs = torch.cat([torch.zeros(len(short), objective.window - 5, dtype=torch.long), short], 1)
+    torch.manual_seed(3)
+    loss, _ = objective(model, seqs)
+    inputs, targets = seqs[:, :-1], seqs[:, 1:]
+    predict = (inputs != 0) & (targets != 0)
+    history = seqs.unsqueeze(1).expand(-1, inputs.shape[1], -1)[predict]
+    torch.manual_seed(3)
+    full_window = next_item_loss(
+        model.hidden(inputs)[predict].unsqueeze(1),
+        targets[predict],
+        model.item_embeddings(),
+        objective_config,
+        history=history if options["loss"] == "bce" else None,
+    )
+    assert float(loss) == pytest.approx(float(full_window), rel=1e-5)
 
 
 @pytest.mark.parametrize("arch", ["sasrec", "disen"])
