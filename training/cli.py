@@ -13,6 +13,9 @@ from rich.console import Console
 from training import data_cli
 from training.config import (
     ENCODER_CONFIGS,
+    LARGE_VALIDATION_PATIENCE,
+    LARGE_VALIDATION_USERS,
+    SMALL_VALIDATION_PATIENCE,
     DisenConfig,
     ObjectiveConfig,
     TrainConfig,
@@ -126,7 +129,11 @@ def train(
     epochs: Annotated[int | None, typer.Option(help=_default("epochs"))] = None,
     patience: Annotated[
         int | None,
-        typer.Option(help=f"Evaluations without gain before stopping. {_default('patience')}"),
+        typer.Option(
+            help="Evaluations without gain before stopping (default "
+            f"{SMALL_VALIDATION_PATIENCE}, {LARGE_VALIDATION_PATIENCE} when validation has "
+            f"{LARGE_VALIDATION_USERS:,} users or more)"
+        ),
     ] = None,
     seed: Annotated[int | None, typer.Option(help=_default("seed"))] = None,
     eval_every: Annotated[int | None, typer.Option(help=_default("eval_every"))] = None,

@@ -15,7 +15,7 @@ import torch
 from tqdm.auto import tqdm
 
 from training.checkpoint import CHECKPOINT_FILE, METRICS_FILE, Checkpoint, save_checkpoint
-from training.config import EncoderConfig, TrainConfig
+from training.config import EncoderConfig, TrainConfig, patience_for
 from training.data import SequenceDataset, load_run_data
 from training.evaluate import (
     EvalOptions,
@@ -150,6 +150,7 @@ def fit(
     rng = np.random.default_rng(config.seed)
     trainable = [seq for seq in split.train if len(seq) >= 1]
 
+    patience = patience_for(config.patience, len(split.valid_targets))
     best_score, best_epoch, best_state, best_valid = -1.0, 0, None, {}
     evals_without_gain = 0
     epoch_seconds: list[float] = []
@@ -180,13 +181,13 @@ def fit(
             if on_eval is not None:
                 on_eval(epoch, valid)
         bar.set_postfix(postfix)
-        if evals_without_gain >= config.patience:
+        if evals_without_gain >= patience:
             break
     epochs_run = len(epoch_seconds)
     if epochs_run < config.epochs:
         stopped = (
             f"early stop at epoch {epochs_run}: no gain in validation {EARLY_STOP_METRIC} for "
-            f"{config.patience * config.eval_every} epochs, best epoch {best_epoch}"
+            f"{patience * config.eval_every} epochs, best epoch {best_epoch}"
         )
     else:
         stopped = f"ran all {epochs_run} epochs, best epoch {best_epoch}"

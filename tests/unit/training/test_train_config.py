@@ -13,6 +13,9 @@ import torch
 
 from training.checkpoint import CHECKPOINT_FILE, load_checkpoint, load_model
 from training.config import (
+    LARGE_VALIDATION_PATIENCE,
+    LARGE_VALIDATION_USERS,
+    SMALL_VALIDATION_PATIENCE,
     TUNED_DEFAULTS,
     DisenConfig,
     ObjectiveConfig,
@@ -20,6 +23,7 @@ from training.config import (
     TrainConfig,
     default_of,
     option_names,
+    patience_for,
     train_config,
 )
 
@@ -56,6 +60,15 @@ def test_given_options_win_over_the_tuned_defaults() -> None:
     assert "dim" in tuned and "lr" in tuned  # what the test changes
     config = train_config(data="d", model="disen", dim=16, lr=0.5)
     assert (config.model.dim, config.lr) == (16, 0.5)
+
+
+def test_patience_by_default_follows_the_validation_set_size_and_a_given_one_wins() -> None:
+    assert train_config(data="d").patience is None
+    assert patience_for(None, 943) == SMALL_VALIDATION_PATIENCE
+    assert patience_for(None, LARGE_VALIDATION_USERS - 1) == SMALL_VALIDATION_PATIENCE
+    assert patience_for(None, LARGE_VALIDATION_USERS) == LARGE_VALIDATION_PATIENCE
+    assert LARGE_VALIDATION_PATIENCE < SMALL_VALIDATION_PATIENCE
+    assert patience_for(7, 943) == patience_for(7, 22_363) == 7
 
 
 def test_each_option_has_exactly_one_owner() -> None:
