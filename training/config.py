@@ -153,8 +153,8 @@ TUNED_DEFAULTS: dict[str, dict[str, Any]] = {
 # SASRec's best epoch came 100 epochs after one that patience 10 would have stopped at
 # (docs/benchmarks.md). Over tens of thousands of users it is smooth and an epoch is many more
 # optimiser steps: on Amazon Beauty (22k users) SASRec reaches a plateau in 20-30 epochs and then
-# creeps up by about 1 % over the next 20-30; patience 10 stops on that plateau, in about half
-# the time patience 20 takes (RecBole's default is 10 as well). `--patience` trades them back.
+# creeps up by about 1 % over the next 20-30; patience 10 stops on that plateau, 20 or more
+# epochs before patience 20 would (RecBole's default is 10 as well). `--patience` trades back.
 SMALL_VALIDATION_PATIENCE = 40
 LARGE_VALIDATION_PATIENCE = 10
 LARGE_VALIDATION_USERS = 10_000
