@@ -70,6 +70,13 @@ def train(
     layers: Annotated[int | None, typer.Option(help=_default("layers"))] = None,
     heads: Annotated[int | None, typer.Option(help=_default("heads"))] = None,
     dropout: Annotated[float | None, typer.Option(help=_default("dropout"))] = None,
+    attention_dropout: Annotated[
+        float | None,
+        typer.Option(
+            help="Dropout on the attention weights; 0 trains with the fused attention kernel. "
+            f"(default the --dropout; {_default('attention_dropout')})"
+        ),
+    ] = None,
     max_len: Annotated[
         int | None,
         typer.Option(help=f"Most recent items the encoder sees. {_default('max_len')}"),
@@ -193,7 +200,8 @@ def train(
 
     options = {
         "data": data, "fmt": fmt, "k_core": k_core, "model": model, "dim": dim,
-        "layers": layers, "heads": heads, "dropout": dropout, "max_len": max_len,
+        "layers": layers, "heads": heads, "dropout": dropout,
+        "attention_dropout": attention_dropout, "max_len": max_len,
         "intents": intents, "temperature": temperature, "loss": loss, "negatives": negatives,
         "s2s_weight": s2s_weight, "s2s_lambda": s2s_lambda, "s2i_only": s2i_only,
         "future_len": future_len, "s2i_share": s2i_share, "s2i_scale": s2i_scale, "lr": lr,

@@ -28,6 +28,10 @@ class EncoderConfig:
     heads: int = 1
     dropout: float = 0.2
     max_len: int = 50
+    # dropout on the attention weights; None: `dropout`. At 0 training runs the fused attention
+    # kernel, which never materialises the (B, heads, L, L) weights: the dropout sampled over
+    # them is most of a step's cost at long max_len (docs/benchmarks.md)
+    attention_dropout: float | None = None
     arch: str = ""
     # A searched trunk (`intentrec search`, training/architecture.py) as its JSON form; None:
     # the hand-designed trunk of `layers` SASRec blocks (`layers` is unused when this is set).
@@ -48,6 +52,8 @@ class EncoderConfig:
             problems.append(f"layers must be >= 0, got {self.layers}")
         if not 0.0 <= self.dropout < 1.0:
             problems.append(f"dropout must be in [0, 1), got {self.dropout}")
+        if self.attention_dropout is not None and not 0.0 <= self.attention_dropout < 1.0:
+            problems.append(f"attention_dropout must be in [0, 1), got {self.attention_dropout}")
         if self.max_len < 1:
             problems.append(f"max_len must be >= 1, got {self.max_len}")
         if problems:

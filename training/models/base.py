@@ -12,6 +12,7 @@ import math
 from typing import Any, ClassVar
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
 
 from training.architecture import Architecture
@@ -45,9 +46,9 @@ def attention_mask(item_seq: Tensor) -> Tensor:
 
 
 class CausalSelfAttention(nn.Module):
-    """Multi-head scaled dot-product attention written out so that the mask is a plain tensor."""
+    """Multi-head scaled dot-product attention under a plain boolean mask."""
 
-    def __init__(self, dim: int, heads: int, dropout: float) -> None:
+    def __init__(self, dim: int, heads: int, attention_dropout: float) -> None:
         super().__init__()
         self.heads = heads
         self.head_dim = dim // heads
@@ -56,29 +57,42 @@ class CausalSelfAttention(nn.Module):
         self.key = nn.Linear(dim, dim)
         self.value = nn.Linear(dim, dim)
         self.out = nn.Linear(dim, dim)
-        self.dropout = nn.Dropout(dropout)
+        self.attention_dropout = attention_dropout
 
-    def forward(self, x: Tensor, mask: Tensor) -> tuple[Tensor, Tensor]:
-        """-> (output (B, L, D), attention weights (B, heads, L, L))."""
+    def forward(
+        self, x: Tensor, mask: Tensor, *, need_weights: bool
+    ) -> tuple[Tensor, Tensor | None]:
+        """-> (output (B, L, D), attention weights (B, heads, L, L) if `need_weights`).
+
+        Without weights the fused kernel runs: it never materialises the weights, so it is
+        several times faster, and without dropout on them more so (the CPU kernel samples
+        attention dropout the slow way); with weights, the same computation written out.
+        """
         batch, length, dim = x.shape
         q, k, v = (
             proj(x).reshape(batch, length, self.heads, self.head_dim).transpose(1, 2)
             for proj in (self.query, self.key, self.value)
         )
-        scores = q @ k.transpose(-1, -2) * self.head_dim**-0.5
-        scores = scores.masked_fill(~mask.unsqueeze(1), float("-inf"))
-        weights = torch.softmax(scores, dim=-1)
-        context = (self.dropout(weights) @ v).transpose(1, 2).reshape(batch, length, dim)
-        return self.out(context), weights
+        dropout = self.attention_dropout if self.training else 0.0
+        weights = None
+        if need_weights:
+            scores = q @ k.transpose(-1, -2) * self.head_dim**-0.5
+            weights = torch.softmax(scores.masked_fill(~mask.unsqueeze(1), float("-inf")), dim=-1)
+            context = F.dropout(weights, dropout, self.training) @ v
+        else:
+            context = F.scaled_dot_product_attention(
+                q, k, v, attn_mask=mask.unsqueeze(1), dropout_p=dropout
+            )
+        return self.out(context.transpose(1, 2).reshape(batch, length, dim)), weights
 
 
 class Block(nn.Module):
     """Pre-LN transformer block: x + Attn(LN(x)), then x + FFN(LN(x))."""
 
-    def __init__(self, dim: int, heads: int, dropout: float) -> None:
+    def __init__(self, dim: int, heads: int, dropout: float, attention_dropout: float) -> None:
         super().__init__()
         self.attn_norm = nn.LayerNorm(dim)
-        self.attn = CausalSelfAttention(dim, heads, dropout)
+        self.attn = CausalSelfAttention(dim, heads, attention_dropout)
         self.ffn_norm = nn.LayerNorm(dim)
         # SASRec's point-wise feed-forward keeps the hidden width at D
         self.ffn = nn.Sequential(
@@ -86,9 +100,11 @@ class Block(nn.Module):
         )
         self.dropout = nn.Dropout(dropout)
 
-    def forward(self, x: Tensor, mask: Tensor) -> tuple[Tensor, Tensor]:
-        """-> (output, the attention weights of the block)."""
-        attended, weights = self.attn(self.attn_norm(x), mask)
+    def forward(
+        self, x: Tensor, mask: Tensor, *, need_weights: bool
+    ) -> tuple[Tensor, Tensor | None]:
+        """-> (output, the attention weights of the block if `need_weights`)."""
+        attended, weights = self.attn(self.attn_norm(x), mask, need_weights=need_weights)
         x = x + self.dropout(attended)
         return x + self.dropout(self.ffn(self.ffn_norm(x))), weights
 
@@ -120,8 +136,12 @@ class SequenceEncoder(nn.Module):
                 self.trunk_architecture, dim, config.heads, config.dropout
             )
         else:
+            attention_dropout = (
+                config.dropout if config.attention_dropout is None else config.attention_dropout
+            )
             self.blocks.extend(
-                Block(dim, config.heads, config.dropout) for _ in range(config.layers)
+                Block(dim, config.heads, config.dropout, attention_dropout)
+                for _ in range(config.layers)
             )
         self.final_norm = nn.LayerNorm(dim)
         nn.init.normal_(self.item_embedding.weight, std=dim**-0.5)
@@ -142,11 +162,12 @@ class SequenceEncoder(nn.Module):
 
         Padding rows are zeroed; position t depends only on real items at positions <= t.
         """
-        return self._trunk(item_seq)[0]
+        return self._trunk(item_seq, need_attention=False)[0]
 
-    def _trunk(self, item_seq: Tensor) -> tuple[Tensor, Tensor]:
+    def _trunk(self, item_seq: Tensor, *, need_attention: bool = True) -> tuple[Tensor, Tensor]:
         """-> (hidden (B, L, D), the last block's attention from the last position, averaged
-        over heads (B, L); uniform over the real positions when there is no block)."""
+        over heads (B, L); uniform over the real positions when there is no block or when
+        `need_attention` is off)."""
         real = (item_seq != 0).unsqueeze(-1).to(self.item_embedding.weight.dtype)
         x = self.item_embedding(item_seq) * math.sqrt(self.config.dim)
         x = x + self.position_embedding(positions(item_seq, self.config.max_len))
@@ -159,10 +180,12 @@ class SequenceEncoder(nn.Module):
             if weights is not None:
                 last_attention = weights
             return self.final_norm(x) * real, last_attention
-        for block in self.blocks:
-            x, weights = block(x, mask)
+        for index, block in enumerate(self.blocks):
+            last_block = index == len(self.blocks) - 1
+            x, weights = block(x, mask, need_weights=need_attention and last_block)
             x = x * real
-            last_attention = weights[:, :, -1, :].mean(1)
+            if weights is not None:
+                last_attention = weights[:, :, -1, :].mean(1)
         return self.final_norm(x) * real, last_attention
 
     def encode(self, item_seq: Tensor) -> Tensor:

@@ -139,11 +139,30 @@ def test_padding_row_of_item_embeddings_is_zero() -> None:
         ({"arch": "sasrec", "n_items": 5, "dim": 10, "heads": 3}, "heads"),
         ({"arch": "disen", "n_items": 5, "intents": 0}, "intents"),
         ({"arch": "disen", "n_items": 5, "temperature": 0.0}, "temperature"),
+        ({"arch": "sasrec", "n_items": 5, "attention_dropout": 1.0}, "attention_dropout"),
     ],
 )
 def test_bad_configs_are_rejected_by_name(config: dict, message: str) -> None:
     with pytest.raises(ValueError, match=message):
         build_model(config)
+
+
+@pytest.mark.parametrize("arch", ARCHS)
+def test_attention_dropout_follows_dropout_unless_set(arch: str) -> None:
+    """With every other dropout off, a training-mode pass is random only through attention
+    dropout: on by default at `dropout`'s rate in the attention alone, off at 0."""
+    seqs = batch([12, 7, 3])
+    attention_only = make(arch, dropout=0.0, attention_dropout=0.5).train()
+    first, second = attention_only.encode(seqs), attention_only.encode(seqs)
+    assert not torch.allclose(first, second)
+    off = make(arch, dropout=0.0, attention_dropout=0.0)
+    expected = off.encode(seqs)
+    torch.testing.assert_close(off.train().encode(seqs), expected)
+    follows = make(arch, dropout=0.3).train()
+    assert not torch.allclose(follows.encode(seqs), follows.encode(seqs))
+    set_off = make(arch, dropout=0.3, attention_dropout=0.0)
+    assert all(block.attn.attention_dropout == 0.0 for block in set_off.blocks)
+    assert all(block.attn.attention_dropout == 0.3 for block in follows.blocks)
 
 
 def test_disen_assignments_are_distributions_over_intents() -> None:
