@@ -142,6 +142,20 @@ def train(
             f"{LARGE_VALIDATION_USERS:,} users or more)"
         ),
     ] = None,
+    lr_decay: Annotated[
+        float | None,
+        typer.Option(
+            help="Multiply the learning rate by this when validation stalls (1 = constant). "
+            f"{_default('lr_decay')}"
+        ),
+    ] = None,
+    lr_decay_patience: Annotated[
+        int | None,
+        typer.Option(
+            help="Evaluations without gain before the learning rate decays "
+            "(default a quarter of the patience)"
+        ),
+    ] = None,
     seed: Annotated[int | None, typer.Option(help=_default("seed"))] = None,
     eval_every: Annotated[int | None, typer.Option(help=_default("eval_every"))] = None,
     history: Annotated[
@@ -206,7 +220,8 @@ def train(
         "s2s_weight": s2s_weight, "s2s_lambda": s2s_lambda, "s2i_only": s2i_only,
         "future_len": future_len, "s2i_share": s2i_share, "s2i_scale": s2i_scale, "lr": lr,
         "weight_decay": weight_decay, "batch_size": batch_size, "epochs": epochs,
-        "patience": patience, "seed": seed, "eval_every": eval_every, "history": history,
+        "patience": patience, "lr_decay": lr_decay, "lr_decay_patience": lr_decay_patience,
+        "seed": seed, "eval_every": eval_every, "history": history,
         "recent_window_share": recent_window_share, "new_items": new_items, "threads": threads,
         "device": device,
     }  # fmt: skip

@@ -175,6 +175,14 @@ def patience_for(patience: int | None, valid_users: int) -> int:
     return SMALL_VALIDATION_PATIENCE
 
 
+def lr_decay_patience_for(lr_decay_patience: int | None, patience: int) -> int:
+    """Evaluations without gain before the learning rate decays: the configured number, else a
+    quarter of the stopping patience."""
+    if lr_decay_patience is not None:
+        return lr_decay_patience
+    return max(1, patience // 4)
+
+
 @dataclass
 class TrainConfig:
     """One training run: the encoder's config, its objective's, and the loop around them. Each
@@ -193,6 +201,11 @@ class TrainConfig:
     # evaluations without a validation gain before stopping; None: by the validation set's
     # size (`patience_for`)
     patience: int | None = None
+    # the learning rate is multiplied by `lr_decay` after `lr_decay_patience` evaluations
+    # without a validation gain (1: constant); None: a quarter of the stopping patience, so
+    # that a run tries a smaller step a few times before it gives up
+    lr_decay: float = 1.0
+    lr_decay_patience: int | None = None
     seed: int = 42
     eval_every: int = 1
     history: str = "masked"
@@ -205,6 +218,15 @@ class TrainConfig:
     threads: int = field(default_factory=lambda: os.cpu_count() or 1)
     # auto: the first CUDA GPU when torch sees one, else the CPU
     device: str = "auto"
+
+    def __post_init__(self) -> None:
+        problems = []
+        if not 0.0 < self.lr_decay <= 1.0:
+            problems.append(f"lr_decay must be in (0, 1], got {self.lr_decay}")
+        if self.lr_decay_patience is not None and self.lr_decay_patience < 1:
+            problems.append(f"lr_decay_patience must be >= 1, got {self.lr_decay_patience}")
+        if problems:
+            raise ValueError("invalid training options: " + "; ".join(problems))
 
     def loop_options(self) -> dict[str, Any]:
         """The run's own options (data, optimiser, stopping), without the two configs."""

@@ -15,7 +15,7 @@ import torch
 from tqdm.auto import tqdm
 
 from training.checkpoint import CHECKPOINT_FILE, METRICS_FILE, Checkpoint, save_checkpoint
-from training.config import EncoderConfig, TrainConfig, patience_for
+from training.config import EncoderConfig, TrainConfig, lr_decay_patience_for, patience_for
 from training.data import SequenceDataset, load_run_data
 from training.evaluate import (
     EvalOptions,
@@ -91,11 +91,26 @@ class Fit:
     best_valid: dict[str, float]
     epoch_seconds: list[float]
     stopped: str
+    final_lr: float
 
 
 # Called after each validation with (epoch, full-ranking validation metrics): the search reports
 # them to its scheduler, which may end the trial there.
 EvalHook = Callable[[int, dict[str, float]], None]
+
+
+def plateau_scheduler(
+    optimizer: torch.optim.Optimizer, config: TrainConfig, patience: int
+) -> torch.optim.lr_scheduler.ReduceLROnPlateau | None:
+    """Decays the learning rate when validation NDCG@10 stalls; None at `lr_decay` 1."""
+    if config.lr_decay >= 1.0:
+        return None
+    return torch.optim.lr_scheduler.ReduceLROnPlateau(
+        optimizer,
+        mode="max",
+        factor=config.lr_decay,
+        patience=lr_decay_patience_for(config.lr_decay_patience, patience),
+    )
 
 
 def train_epoch(
@@ -151,6 +166,7 @@ def fit(
     trainable = [seq for seq in split.train if len(seq) >= 1]
 
     patience = patience_for(config.patience, len(split.valid_targets))
+    scheduler = plateau_scheduler(optimizer, config, patience)
     best_score, best_epoch, best_state, best_valid = -1.0, 0, None, {}
     evals_without_gain = 0
     epoch_seconds: list[float] = []
@@ -178,6 +194,9 @@ def fit(
                 evals_without_gain = 0
             else:
                 evals_without_gain += 1
+            if scheduler is not None:
+                scheduler.step(score)
+                postfix["lr"] = f"{optimizer.param_groups[0]['lr']:.2g}"
             if on_eval is not None:
                 on_eval(epoch, valid)
         bar.set_postfix(postfix)
@@ -194,7 +213,10 @@ def fit(
     assert best_state is not None
     model.load_state_dict(best_state)
     model.eval()
-    return Fit(model, model_config, best_state, best_epoch, best_valid, epoch_seconds, stopped)
+    final_lr = float(optimizer.param_groups[0]["lr"])
+    return Fit(
+        model, model_config, best_state, best_epoch, best_valid, epoch_seconds, stopped, final_lr
+    )
 
 
 def run_training(config: TrainConfig, out_dir: Path, *, progress: bool = True) -> RunResult:
@@ -245,6 +267,7 @@ def run_training(config: TrainConfig, out_dir: Path, *, progress: bool = True) -
         "data": data_info,
         "train_seconds": round(train_seconds, 2),
         "seconds_per_epoch": round(float(np.mean(result.epoch_seconds)), 3),
+        "final_lr": result.final_lr,
         "device": str(next(result.model.parameters()).device),
     }
     checkpoint = Checkpoint(

@@ -22,10 +22,12 @@ from training.config import (
     SASRecConfig,
     TrainConfig,
     default_of,
+    lr_decay_patience_for,
     option_names,
     patience_for,
     train_config,
 )
+from training.train import plateau_scheduler
 
 
 def _tuned(arch: str, group: str) -> dict:
@@ -69,6 +71,44 @@ def test_patience_by_default_follows_the_validation_set_size_and_a_given_one_win
     assert patience_for(None, LARGE_VALIDATION_USERS) == LARGE_VALIDATION_PATIENCE
     assert LARGE_VALIDATION_PATIENCE < SMALL_VALIDATION_PATIENCE
     assert patience_for(7, 943) == patience_for(7, 22_363) == 7
+
+
+@pytest.mark.parametrize(
+    ("options", "named"),
+    [({"lr_decay": 0.0}, "lr_decay"), ({"lr_decay": 1.5}, "lr_decay"),
+     ({"lr_decay_patience": 0}, "lr_decay_patience")],
+)  # fmt: skip
+def test_bad_learning_rate_decay_options_are_named(options: dict, named: str) -> None:
+    with pytest.raises(ValueError, match=named):
+        train_config(data="d", **options)
+
+
+def _learning_rates(scores: list[float], **options: float) -> list[float]:
+    """The learning rate after each validation score, as the training loop feeds them."""
+    optimizer = torch.optim.AdamW([torch.nn.Parameter(torch.zeros(1))], lr=1e-3)
+    scheduler = plateau_scheduler(optimizer, train_config(data="d", **options), patience=8)
+    rates = []
+    for score in scores:
+        if scheduler is not None:
+            scheduler.step(score)
+        rates.append(optimizer.param_groups[0]["lr"])
+    return rates
+
+
+def test_the_learning_rate_decays_only_when_validation_stalls() -> None:
+    assert lr_decay_patience_for(None, 40) == 10
+    assert lr_decay_patience_for(None, 3) == 1
+    assert lr_decay_patience_for(5, 40) == 5
+    rising = [0.01 * i for i in range(1, 13)]
+    assert set(_learning_rates(rising, lr_decay=0.5)) == {1e-3}
+    # stopping patience 8 -> decay patience 2: the rate halves at the third evaluation in a row
+    # without a gain (torch's rule: more than `patience`), and again three later
+    stalled = [0.1, 0.2, 0.2, 0.19, 0.2, 0.1, 0.2, 0.2]
+    assert _learning_rates(stalled, lr_decay=0.5) == pytest.approx(
+        [1e-3, 1e-3, 1e-3, 1e-3, 5e-4, 5e-4, 5e-4, 2.5e-4]
+    )
+    assert _learning_rates(stalled, lr_decay=0.5, lr_decay_patience=6)[-1] == 1e-3
+    assert set(_learning_rates(stalled)) == {1e-3}
 
 
 def test_each_option_has_exactly_one_owner() -> None:
