@@ -16,7 +16,7 @@ from training.objectives import (
     lambda_filter,
     next_item_loss,
     s2s_losses,
-    without_shared_padding,
+    shared_padding,
 )
 from training.objectives import _negatives_not_in as negatives_not_in
 
@@ -158,12 +158,13 @@ def test_losses_are_finite_and_decrease(arch: str, options: dict) -> None:
         assert stats["s2s_kept"] == math.ceil(0.3 * len(seqs) * 2)
 
 
-def test_only_the_padding_every_row_has_is_cut_and_two_columns_stay() -> None:
+def test_only_the_padding_every_row_has_is_cut_and_the_kept_columns_stay() -> None:
     seqs = torch.tensor([[0, 0, 0, 4, 5, 6], [0, 0, 0, 0, 7, 8]])
-    assert without_shared_padding(seqs).tolist() == [[4, 5, 6], [0, 7, 8]]
-    assert without_shared_padding(torch.tensor([[0, 0, 0, 9]])).tolist() == [[0, 9]]
-    full = torch.tensor([[1, 2, 3], [0, 4, 5]])
-    assert torch.equal(without_shared_padding(full), full)
+    assert shared_padding(seqs, keep=2) == 3
+    assert shared_padding(torch.tensor([[0, 0, 0, 9]]), keep=2) == 2
+    assert shared_padding(torch.tensor([[0, 0, 0, 9]]), keep=1) == 3
+    assert shared_padding(torch.tensor([[0, 0, 0]]), keep=1) == 2
+    assert shared_padding(torch.tensor([[1, 2, 3], [0, 4, 5]]), keep=2) == 0
 
 
 @pytest.mark.parametrize("options", [{"loss": "ce"}, {"loss": "bce", "negatives": 2}])
@@ -190,6 +191,37 @@ def test_sasrec_loss_without_the_shared_padding_equals_the_full_window_loss(
         history=history if options["loss"] == "bce" else None,
     )
     assert float(loss) == pytest.approx(float(full_window), rel=1e-5)
+
+
+@pytest.mark.parametrize("loss", ["ce", "bce"])
+def test_disen_loss_without_the_shared_padding_equals_the_full_window_loss(loss: str) -> None:
+    """One intent (every prefix predicts) and S2I only: the loss has no sampling but the cut and
+    the negatives, which the same seed repeats."""
+    config = model_config("disen") | {"intents": 1, "dropout": 0.0}
+    model = build_model(config)
+    objective_config = ObjectiveConfig(loss=loss, s2i_only=True)
+    objective = build_objective(config, objective_config)
+    short = training_windows(6)
+    seqs = torch.cat([torch.zeros(len(short), objective.window - 6, dtype=torch.long), short], 1)
+    torch.manual_seed(3)
+    loss_value, stats = objective(model, seqs)
+    torch.manual_seed(3)
+    cut, usable = objective.cuts(seqs)
+    span = min(objective.max_len, seqs.shape[1] - 1)
+    columns = (cut - span).unsqueeze(1) + torch.arange(span)
+    earlier = gather_columns(seqs, columns) * usable.unsqueeze(1)
+    targets = gather_columns(seqs, columns + 1)
+    predict = (earlier != 0) & (targets != 0)
+    history = seqs.unsqueeze(1).expand(-1, span, -1)[predict]
+    full_window = next_item_loss(
+        model.encode_all(earlier)[0][predict],
+        targets[predict],
+        model.item_embeddings(),
+        objective_config,
+        history=history if loss == "bce" else None,
+    )
+    assert stats["predictions"] == float(predict.sum()) > 0
+    assert float(loss_value) == pytest.approx(float(full_window), rel=1e-5)
 
 
 @pytest.mark.parametrize("arch", ["sasrec", "disen"])
