@@ -169,6 +169,13 @@ def train(
             f"{_default('recent_window_share')}"
         ),
     ] = None,
+    length_batches: Annotated[
+        bool | None,
+        typer.Option(
+            help="Batch windows of about the same length: far less padding when most histories "
+            f"are short. {_default('length_batches')}"
+        ),
+    ] = None,
     new_items: Annotated[
         float | None,
         typer.Option(
@@ -222,7 +229,8 @@ def train(
         "weight_decay": weight_decay, "batch_size": batch_size, "epochs": epochs,
         "patience": patience, "lr_decay": lr_decay, "lr_decay_patience": lr_decay_patience,
         "seed": seed, "eval_every": eval_every, "history": history,
-        "recent_window_share": recent_window_share, "new_items": new_items, "threads": threads,
+        "recent_window_share": recent_window_share,
+        "length_batches": length_batches, "new_items": new_items, "threads": threads,
         "device": device,
     }  # fmt: skip
     with exit_on_bad_input(debug):

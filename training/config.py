@@ -212,6 +212,9 @@ class TrainConfig:
     # share of epochs' windows that end at the user's most recent training action; the rest end
     # at a random earlier position so that long histories contribute more than one example
     recent_window_share: float = 1.0
+    # batches of windows of about the same length (`shuffled_batches`): much less padding on
+    # short-history data, at the price of weighting short windows' predictions more
+    length_batches: bool = False
     # share of the catalog held out of training as if it arrived afterwards (0 = none): how
     # new items are ranked, e.g. by `export --with-text-items`, is then measurable on test
     new_items: float = 0.0

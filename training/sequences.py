@@ -36,3 +36,24 @@ def random_windows(
         if len(tail):
             out[row, length - len(tail) :] = tail
     return out
+
+
+def shuffled_batches(
+    windows: np.ndarray, batch_size: int, rng: np.random.Generator, *, by_length: bool
+) -> list[np.ndarray]:
+    """Row indices of `windows` (U, T) in batches of `batch_size`, in random order.
+
+    `by_length`: each batch holds windows of about the same real length (sorted by length, ties
+    in random order), so that one long window does not make a whole batch pay for its padding:
+    on Amazon Beauty (7 actions a user, a few over 50) a random batch of 128 is padded to ~48
+    columns. The price is that short windows are batched with short ones, which gives their
+    predictions more weight in the batch-mean loss.
+    """
+    if by_length:
+        order = np.lexsort((rng.random(len(windows)), (windows != 0).sum(1)))
+    else:
+        order = rng.permutation(len(windows))
+    batches = [order[start : start + batch_size] for start in range(0, len(order), batch_size)]
+    if by_length:
+        batches = [batches[i] for i in rng.permutation(len(batches))]
+    return batches

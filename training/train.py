@@ -28,7 +28,7 @@ from training.evaluate import (
 )
 from training.models import SequenceEncoder, build_model
 from training.objectives import Objective, build_objective
-from training.sequences import random_windows
+from training.sequences import random_windows, shuffled_batches
 
 EARLY_STOP_METRIC = "ndcg@10"
 PARITY_SAMPLE_SIZE = 1000
@@ -126,15 +126,13 @@ def train_epoch(
     before each batch (the supernet samples its path there)."""
     model.train()
     device = next(model.parameters()).device
-    windows = torch.from_numpy(
-        random_windows(sequences, objective.window, rng, config.recent_window_share)
-    )
-    order = torch.from_numpy(rng.permutation(len(windows)))
+    windows = random_windows(sequences, objective.window, rng, config.recent_window_share)
+    batches = shuffled_batches(windows, config.batch_size, rng, by_length=config.length_batches)
     losses = []
-    for start in range(0, len(order), config.batch_size):
+    for rows in batches:
         if before_step is not None:
             before_step()
-        batch = windows[order[start : start + config.batch_size]].to(device)
+        batch = torch.from_numpy(windows[rows]).to(device)
         loss, _parts = objective(model, batch)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
