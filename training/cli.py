@@ -73,8 +73,8 @@ def train(
     attention_dropout: Annotated[
         float | None,
         typer.Option(
-            help="Dropout on the attention weights; 0 trains with the fused attention kernel. "
-            f"(default the --dropout; {_default('attention_dropout')})"
+            help="Dropout on the attention weights; at 0 long sequences train ~1.7x faster "
+            "(the attention kernel samples it slowly). (default: --dropout)"
         ),
     ] = None,
     max_len: Annotated[
