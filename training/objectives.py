@@ -146,8 +146,9 @@ def shared_padding(seqs: Tensor, keep: int) -> int:
     """How many leading columns of `seqs` (B, T) are padding in every row, leaving `keep`.
 
     Positions count from the right and padded keys are masked, so cutting them changes no real
-    position's output; on short-history data (Amazon Beauty: 7 training actions a user) most of
-    a 50-column window is such padding, and a step without it is a fifth to a half faster.
+    position's output. On short-history data (Amazon Beauty: 7 training actions a user) most of
+    a 50-column window is padding: without it a SASRec step there is ~23 % faster, and a
+    DisenSeq step, in batches by length (`shuffled_batches`), 3-4x.
     """
     real_columns = (seqs != 0).any(0)
     first = int(real_columns.int().argmax()) if bool(real_columns.any()) else seqs.shape[1]

@@ -64,9 +64,11 @@ class CausalSelfAttention(nn.Module):
     ) -> tuple[Tensor, Tensor | None]:
         """-> (output (B, L, D), attention weights (B, heads, L, L) if `need_weights`).
 
-        Without weights the fused kernel runs: it never materialises the weights, so it is
-        several times faster, and without dropout on them more so (the CPU kernel samples
-        attention dropout the slow way); with weights, the same computation written out.
+        Without weights the fused kernel runs, which never materialises them: without attention
+        dropout (evaluation, export, `attention_dropout=0`) ~3x faster than the written-out form
+        at 200 positions and ~1.3x at 50; with it about as fast, as the CPU kernel then samples
+        dropout over the (B, heads, L, L) weights all the same. With weights, the same
+        computation written out.
         """
         batch, length, dim = x.shape
         q, k, v = (
