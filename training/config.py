@@ -59,6 +59,11 @@ class EncoderConfig:
         if problems:
             raise ValueError("invalid model config: " + "; ".join(problems))
 
+    @property
+    def attention_dropout_rate(self) -> float:
+        """The dropout applied to attention weights: `attention_dropout`, else `dropout`."""
+        return self.dropout if self.attention_dropout is None else self.attention_dropout
+
 
 @dataclass
 class SASRecConfig(EncoderConfig):

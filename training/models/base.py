@@ -135,14 +135,15 @@ class SequenceEncoder(nn.Module):
         if config.trunk is not None:
             self.trunk_architecture = Architecture.from_dict(config.trunk)
             self.searched = ArchitectureTrunk.for_architecture(
-                self.trunk_architecture, dim, config.heads, config.dropout
+                self.trunk_architecture,
+                dim,
+                config.heads,
+                config.dropout,
+                config.attention_dropout_rate,
             )
         else:
-            attention_dropout = (
-                config.dropout if config.attention_dropout is None else config.attention_dropout
-            )
             self.blocks.extend(
-                Block(dim, config.heads, config.dropout, attention_dropout)
+                Block(dim, config.heads, config.dropout, config.attention_dropout_rate)
                 for _ in range(config.layers)
             )
         self.final_norm = nn.LayerNorm(dim)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+import torch.nn.functional as F
 from torch import Tensor, nn
 
 from training.architecture import (
@@ -55,10 +56,12 @@ class ArchitectureTrunk(nn.Module):
         dim: int,
         heads: int,
         dropout: float,
+        attention_dropout: float,
     ) -> None:
         super().__init__()
         self.heads = heads
         self.head_dim = dim // heads
+        self.attention_dropout = attention_dropout
         self.ops = nn.ModuleDict(
             {c.key: _operation(c.op, dim, dropout) for c in connections if c.op in PARAMETRIC_OPS}
         )
@@ -67,16 +70,23 @@ class ArchitectureTrunk(nn.Module):
 
     @classmethod
     def for_architecture(
-        cls, architecture: Architecture, dim: int, heads: int, dropout: float
+        cls,
+        architecture: Architecture,
+        dim: int,
+        heads: int,
+        dropout: float,
+        attention_dropout: float,
     ) -> ArchitectureTrunk:
         norms = [_norm_key(i, layer.type) for i, layer in enumerate(architecture.layers, start=1)]
-        return cls(architecture.all_connections(), norms, dim, heads, dropout)
+        return cls(architecture.all_connections(), norms, dim, heads, dropout, attention_dropout)
 
     @classmethod
-    def supernet(cls, depth: int, dim: int, heads: int, dropout: float) -> ArchitectureTrunk:
+    def supernet(
+        cls, depth: int, dim: int, heads: int, dropout: float, attention_dropout: float
+    ) -> ArchitectureTrunk:
         """Parameters for every architecture of `depth` hidden layers, shared by context."""
         norms = [_norm_key(i, t) for i in range(1, depth + 1) for t in LayerType]
-        return cls(every_connection(depth), norms, dim, heads, dropout)
+        return cls(every_connection(depth), norms, dim, heads, dropout, attention_dropout)
 
     def _connect(self, connection: Connection, x: Tensor) -> Tensor:
         if connection.op is Op.IDENTITY:
@@ -119,5 +129,6 @@ class ArchitectureTrunk(nn.Module):
             ~mask.unsqueeze(1), float("-inf")
         )
         weights = scores.softmax(dim=-1)
-        context = (self.dropout(weights) @ v).transpose(1, 2).reshape(batch, length, dim)
+        attended = F.dropout(weights, self.attention_dropout, self.training) @ v
+        context = attended.transpose(1, 2).reshape(batch, length, dim)
         return context, weights

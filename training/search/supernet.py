@@ -28,7 +28,11 @@ def build_supernet(model_config: EncoderConfig, depth: int) -> SequenceEncoder:
     """`model_config`'s encoder with the supernet as its trunk (n_items set)."""
     model = build_model(asdict(replace(model_config, layers=0, trunk=None)))
     model.searched = ArchitectureTrunk.supernet(
-        depth, model_config.dim, model_config.heads, model_config.dropout
+        depth,
+        model_config.dim,
+        model_config.heads,
+        model_config.dropout,
+        model_config.attention_dropout_rate,
     )
     model.trunk_architecture = random_architecture(depth, np.random.default_rng(0))
     return model

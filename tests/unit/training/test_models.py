@@ -7,6 +7,7 @@ from dataclasses import asdict
 import pytest
 import torch
 
+from tests.conftest import SEARCHED_TRUNK
 from training.models import DisenSeq, SequenceEncoder, build_model, max_intent_scores
 
 N_ITEMS = 40
@@ -163,6 +164,18 @@ def test_attention_dropout_follows_dropout_unless_set(arch: str) -> None:
     set_off = make(arch, dropout=0.3, attention_dropout=0.0)
     assert all(block.attn.attention_dropout == 0.0 for block in set_off.blocks)
     assert all(block.attn.attention_dropout == 0.3 for block in follows.blocks)
+
+
+def test_a_searched_trunk_takes_its_attention_dropout_from_the_config() -> None:
+    """Only attention dropout is on: a searched trunk with an attention layer is random in
+    training mode at 0.5 and deterministic at 0, like the hand-designed blocks."""
+    seqs = batch([12, 7, 3])
+    on = make("disen", dropout=0.0, attention_dropout=0.5, trunk=SEARCHED_TRUNK).train()
+    assert not torch.allclose(on.encode(seqs), on.encode(seqs))
+    off = make("disen", dropout=0.0, attention_dropout=0.0, trunk=SEARCHED_TRUNK)
+    expected = off.encode(seqs)
+    torch.testing.assert_close(off.train().encode(seqs), expected)
+    assert make("disen", dropout=0.3, trunk=SEARCHED_TRUNK).searched.attention_dropout == 0.3
 
 
 def test_disen_assignments_are_distributions_over_intents() -> None:
