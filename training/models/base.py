@@ -12,11 +12,11 @@ import math
 from typing import Any, ClassVar
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
 
 from training.architecture import Architecture
 from training.config import EncoderConfig
+from training.models.layers import feed_forward, multi_head_attention
 from training.models.searched import ArchitectureTrunk
 
 
@@ -51,7 +51,6 @@ class CausalSelfAttention(nn.Module):
     def __init__(self, dim: int, heads: int, attention_dropout: float) -> None:
         super().__init__()
         self.heads = heads
-        self.head_dim = dim // heads
         # three projections rather than one split in three: Split's form differs across opsets
         self.query = nn.Linear(dim, dim)
         self.key = nn.Linear(dim, dim)
@@ -62,30 +61,17 @@ class CausalSelfAttention(nn.Module):
     def forward(
         self, x: Tensor, mask: Tensor, *, need_weights: bool
     ) -> tuple[Tensor, Tensor | None]:
-        """-> (output (B, L, D), attention weights (B, heads, L, L) if `need_weights`).
-
-        Without weights the fused kernel runs, which never materialises them: without attention
-        dropout (evaluation, export, `attention_dropout=0`) ~3x faster than the written-out form
-        at 200 positions and ~1.3x at 50; with it about as fast, as the CPU kernel then samples
-        dropout over the (B, heads, L, L) weights all the same. With weights, the same
-        computation written out.
-        """
-        batch, length, dim = x.shape
-        q, k, v = (
-            proj(x).reshape(batch, length, self.heads, self.head_dim).transpose(1, 2)
-            for proj in (self.query, self.key, self.value)
+        """-> (output (B, L, D), attention weights (B, heads, L, L) if `need_weights`)."""
+        context, weights = multi_head_attention(
+            self.query(x),
+            self.key(x),
+            self.value(x),
+            mask,
+            heads=self.heads,
+            dropout=self.attention_dropout if self.training else 0.0,
+            need_weights=need_weights,
         )
-        dropout = self.attention_dropout if self.training else 0.0
-        weights = None
-        if need_weights:
-            scores = q @ k.transpose(-1, -2) * self.head_dim**-0.5
-            weights = torch.softmax(scores.masked_fill(~mask.unsqueeze(1), float("-inf")), dim=-1)
-            context = F.dropout(weights, dropout, self.training) @ v
-        else:
-            context = F.scaled_dot_product_attention(
-                q, k, v, attn_mask=mask.unsqueeze(1), dropout_p=dropout
-            )
-        return self.out(context.transpose(1, 2).reshape(batch, length, dim)), weights
+        return self.out(context), weights
 
 
 class Block(nn.Module):
@@ -96,10 +82,7 @@ class Block(nn.Module):
         self.attn_norm = nn.LayerNorm(dim)
         self.attn = CausalSelfAttention(dim, heads, attention_dropout)
         self.ffn_norm = nn.LayerNorm(dim)
-        # SASRec's point-wise feed-forward keeps the hidden width at D
-        self.ffn = nn.Sequential(
-            nn.Linear(dim, dim), nn.GELU(), nn.Dropout(dropout), nn.Linear(dim, dim)
-        )
+        self.ffn = feed_forward(dim, dropout)
         self.dropout = nn.Dropout(dropout)
 
     def forward(

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-import torch.nn.functional as F
 from torch import Tensor, nn
 
 from training.architecture import (
@@ -23,12 +22,13 @@ from training.architecture import (
     Op,
     Role,
 )
+from training.models.layers import feed_forward, multi_head_attention
 
 
 def _operation(op: Op, dim: int, dropout: float) -> nn.Module:
     if op is Op.LINEAR:
         return nn.Linear(dim, dim)
-    return nn.Sequential(nn.Linear(dim, dim), nn.GELU(), nn.Dropout(dropout), nn.Linear(dim, dim))
+    return feed_forward(dim, dropout)
 
 
 def _norm_key(index: int, layer_type: LayerType) -> str:
@@ -60,7 +60,6 @@ class ArchitectureTrunk(nn.Module):
     ) -> None:
         super().__init__()
         self.heads = heads
-        self.head_dim = dim // heads
         self.attention_dropout = attention_dropout
         self.ops = nn.ModuleDict(
             {c.key: _operation(c.op, dim, dropout) for c in connections if c.op in PARAMETRIC_OPS}
@@ -109,26 +108,17 @@ class ArchitectureTrunk(nn.Module):
                 combined = sum(value for _, value in inputs)
             else:
                 by_role = dict(inputs)
-                combined, weights = self._attend(
-                    by_role[Role.QUERY], by_role[Role.KEY], by_role[Role.VALUE], mask
+                combined, weights = multi_head_attention(
+                    by_role[Role.QUERY],
+                    by_role[Role.KEY],
+                    by_role[Role.VALUE],
+                    mask,
+                    heads=self.heads,
+                    dropout=self.attention_dropout if self.training else 0.0,
+                    need_weights=True,
                 )
+                assert weights is not None
                 last_attention = weights[:, :, -1, :].mean(1)
             norm = self.norms[_norm_key(target, layer.type)]
             outputs.append(norm(self.dropout(combined)) * real)
         return outputs[-1], last_attention
-
-    def _attend(
-        self, query: Tensor, key: Tensor, value: Tensor, mask: Tensor
-    ) -> tuple[Tensor, Tensor]:
-        batch, length, dim = query.shape
-        q, k, v = (
-            t.reshape(batch, length, self.heads, self.head_dim).transpose(1, 2)
-            for t in (query, key, value)
-        )
-        scores = (q @ k.transpose(-1, -2) * self.head_dim**-0.5).masked_fill(
-            ~mask.unsqueeze(1), float("-inf")
-        )
-        weights = scores.softmax(dim=-1)
-        attended = F.dropout(weights, self.attention_dropout, self.training) @ v
-        context = attended.transpose(1, 2).reshape(batch, length, dim)
-        return context, weights
