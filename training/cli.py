@@ -156,13 +156,6 @@ def train(
             "(default a quarter of the patience)"
         ),
     ] = None,
-    ema_decay: Annotated[
-        float | None,
-        typer.Option(
-            help="Validate, keep and export a moving average of the weights with this decay "
-            f"per step (0 = the weights themselves). {_default('ema_decay')}"
-        ),
-    ] = None,
     seed: Annotated[int | None, typer.Option(help=_default("seed"))] = None,
     eval_every: Annotated[int | None, typer.Option(help=_default("eval_every"))] = None,
     history: Annotated[
@@ -235,7 +228,7 @@ def train(
         "future_len": future_len, "s2i_share": s2i_share, "s2i_scale": s2i_scale, "lr": lr,
         "weight_decay": weight_decay, "batch_size": batch_size, "epochs": epochs,
         "patience": patience, "lr_decay": lr_decay, "lr_decay_patience": lr_decay_patience,
-        "ema_decay": ema_decay, "seed": seed, "eval_every": eval_every, "history": history,
+        "seed": seed, "eval_every": eval_every, "history": history,
         "recent_window_share": recent_window_share,
         "length_batches": length_batches, "new_items": new_items, "threads": threads,
         "device": device,

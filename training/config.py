@@ -214,9 +214,6 @@ class TrainConfig:
     # that a run tries a smaller step a few times before it gives up
     lr_decay: float = 1.0
     lr_decay_patience: int | None = None
-    # weights validated, kept and exported are a moving average of the trained ones with this
-    # decay per optimiser step (0: the trained weights themselves)
-    ema_decay: float = 0.0
     seed: int = 42
     eval_every: int = 1
     history: str = "masked"
@@ -237,8 +234,6 @@ class TrainConfig:
         problems = []
         if not 0.0 < self.lr_decay <= 1.0:
             problems.append(f"lr_decay must be in (0, 1], got {self.lr_decay}")
-        if not 0.0 <= self.ema_decay < 1.0:
-            problems.append(f"ema_decay must be in [0, 1), got {self.ema_decay}")
         if self.lr_decay_patience is not None and self.lr_decay_patience < 1:
             problems.append(f"lr_decay_patience must be >= 1, got {self.lr_decay_patience}")
         if problems:

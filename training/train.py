@@ -61,19 +61,6 @@ def cpu_state(model: torch.nn.Module) -> dict[str, torch.Tensor]:
     return {name: value.detach().to("cpu", copy=True) for name, value in model.state_dict().items()}
 
 
-def weight_average(
-    model: torch.nn.Module, decay: float
-) -> torch.optim.swa_utils.AveragedModel | None:
-    """An exponential moving average of `model`'s weights, updated after each optimiser step;
-    None at decay 0. On a small validation set the score of the raw weights jumps from epoch to
-    epoch with the last few batches; the average is the smoother model to validate and keep."""
-    if decay == 0.0:
-        return None
-    return torch.optim.swa_utils.AveragedModel(
-        model, multi_avg_fn=torch.optim.swa_utils.get_ema_multi_avg_fn(decay)
-    )
-
-
 def seed_everything(seed: int) -> None:
     random.seed(seed)
     np.random.seed(seed)
@@ -134,11 +121,9 @@ def train_epoch(
     config: TrainConfig,
     rng: np.random.Generator,
     before_step: Callable[[], None] | None = None,
-    after_step: Callable[[], None] | None = None,
 ) -> float:
     """One pass over a window per user in random order; -> the mean loss. `before_step` runs
-    before each batch (the supernet samples its path there), `after_step` after each optimiser
-    step (the weight average follows the weights there)."""
+    before each batch (the supernet samples its path there)."""
     model.train()
     device = next(model.parameters()).device
     windows = random_windows(sequences, objective.window, rng, config.recent_window_share)
@@ -152,8 +137,6 @@ def train_epoch(
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
-        if after_step is not None:
-            after_step()
         losses.append(loss.item())
     return float(np.mean(losses))
 
@@ -165,8 +148,7 @@ def fit(
     progress: bool = True,
     on_eval: EvalHook | None = None,
 ) -> Fit:
-    """Train with early stopping on validation NDCG@10; keep the best epoch's weights (their
-    moving average with `ema_decay`: that is then what is validated, kept and exported)."""
+    """Train with early stopping on validation NDCG@10; keep the best epoch's weights."""
     seed_everything(config.seed)
     torch.set_num_threads(config.threads)
     device = resolve_device(config.device)
@@ -178,8 +160,6 @@ def fit(
         model.parameters(), lr=config.lr, weight_decay=config.weight_decay
     )
     eval_options = EvalOptions(max_len=model_config.max_len, history=config.history)
-    averaged = weight_average(model, config.ema_decay)
-    evaluated = model if averaged is None else averaged.module
     rng = np.random.default_rng(config.seed)
     trainable = [seq for seq in split.train if len(seq) >= 1]
 
@@ -196,27 +176,19 @@ def fit(
     )
     for epoch in bar:
         epoch_start = time.perf_counter()
-        loss = train_epoch(
-            model,
-            objective,
-            optimizer,
-            trainable,
-            config,
-            rng,
-            after_step=None if averaged is None else lambda: averaged.update_parameters(model),
-        )
+        loss = train_epoch(model, objective, optimizer, trainable, config, rng)
         epoch_seconds.append(time.perf_counter() - epoch_start)
         postfix = {"loss": f"{loss:.4f}"}
         if epoch % config.eval_every == 0 or epoch == config.epochs:
-            evaluated.eval()
+            model.eval()
             valid = evaluate_scorer(
-                model_scorer(evaluated), split.valid_inputs, split.valid_targets, eval_options
+                model_scorer(model), split.valid_inputs, split.valid_targets, eval_options
             )["full"]
             score = valid[EARLY_STOP_METRIC]
             postfix |= {"val_ndcg@10": f"{score:.4f}", "best": f"{max(score, best_score):.4f}"}
             if score > best_score:
                 best_score, best_epoch, best_valid = score, epoch, valid
-                best_state = cpu_state(evaluated)
+                best_state = cpu_state(model)
                 evals_without_gain = 0
             else:
                 evals_without_gain += 1
