@@ -241,7 +241,7 @@ def train(
         # Options not given keep the defaults their config class defines.
         config = train_config(**{k: v for k, v in options.items() if v is not None})
         model = config.model.arch
-        result = run_training(config, out)
+        result = run_training(config, out, keep_on_interrupt=True)
     metrics = result.metrics
     console.print(metrics_table(metrics, title=f"{model} on {metrics['data']['name']}"))
     console.print(beyond_accuracy_table(metrics))

@@ -147,8 +147,13 @@ def fit(
     *,
     progress: bool = True,
     on_eval: EvalHook | None = None,
+    keep_on_interrupt: bool = False,
 ) -> Fit:
-    """Train with early stopping on validation NDCG@10; keep the best epoch's weights."""
+    """Train with early stopping on validation NDCG@10; keep the best epoch's weights.
+
+    With `keep_on_interrupt`, Ctrl-C ends training like an early stop (the best epoch so far is
+    kept) once an epoch has been validated; before that there is nothing to keep and it aborts.
+    """
     seed_everything(config.seed)
     torch.set_num_threads(config.threads)
     device = resolve_device(config.device)
@@ -174,34 +179,43 @@ def fit(
         disable=not progress,
         unit="epoch",
     )
-    for epoch in bar:
-        epoch_start = time.perf_counter()
-        loss = train_epoch(model, objective, optimizer, trainable, config, rng)
-        epoch_seconds.append(time.perf_counter() - epoch_start)
-        postfix = {"loss": f"{loss:.4f}"}
-        if epoch % config.eval_every == 0 or epoch == config.epochs:
-            model.eval()
-            valid = evaluate_scorer(
-                model_scorer(model), split.valid_inputs, split.valid_targets, eval_options
-            )["full"]
-            score = valid[EARLY_STOP_METRIC]
-            postfix |= {"val_ndcg@10": f"{score:.4f}", "best": f"{max(score, best_score):.4f}"}
-            if score > best_score:
-                best_score, best_epoch, best_valid = score, epoch, valid
-                best_state = cpu_state(model)
-                evals_without_gain = 0
-            else:
-                evals_without_gain += 1
-            if scheduler is not None:
-                scheduler.step(score)
-                postfix["lr"] = f"{optimizer.param_groups[0]['lr']:.2g}"
-            if on_eval is not None:
-                on_eval(epoch, valid)
-        bar.set_postfix(postfix)
-        if evals_without_gain >= patience:
-            break
+    interrupted = False
+    try:
+        for epoch in bar:
+            epoch_start = time.perf_counter()
+            loss = train_epoch(model, objective, optimizer, trainable, config, rng)
+            epoch_seconds.append(time.perf_counter() - epoch_start)
+            postfix = {"loss": f"{loss:.4f}"}
+            if epoch % config.eval_every == 0 or epoch == config.epochs:
+                model.eval()
+                valid = evaluate_scorer(
+                    model_scorer(model), split.valid_inputs, split.valid_targets, eval_options
+                )["full"]
+                score = valid[EARLY_STOP_METRIC]
+                postfix |= {"val_ndcg@10": f"{score:.4f}", "best": f"{max(score, best_score):.4f}"}
+                if score > best_score:
+                    best_score, best_epoch, best_valid = score, epoch, valid
+                    best_state = cpu_state(model)
+                    evals_without_gain = 0
+                else:
+                    evals_without_gain += 1
+                if scheduler is not None:
+                    scheduler.step(score)
+                    postfix["lr"] = f"{optimizer.param_groups[0]['lr']:.2g}"
+                if on_eval is not None:
+                    on_eval(epoch, valid)
+            bar.set_postfix(postfix)
+            if evals_without_gain >= patience:
+                break
+    except KeyboardInterrupt:
+        if not keep_on_interrupt or best_state is None:
+            raise
+        interrupted = True
+        bar.close()
     epochs_run = len(epoch_seconds)
-    if epochs_run < config.epochs:
+    if interrupted:
+        stopped = f"interrupted after {epochs_run} epochs, best epoch {best_epoch}"
+    elif epochs_run < config.epochs:
         stopped = (
             f"early stop at epoch {epochs_run}: no gain in validation {EARLY_STOP_METRIC} for "
             f"{patience * config.eval_every} epochs, best epoch {best_epoch}"
@@ -217,13 +231,16 @@ def fit(
     )
 
 
-def run_training(config: TrainConfig, out_dir: Path, *, progress: bool = True) -> RunResult:
-    """Fit, then evaluate the best epoch on test; write checkpoint.pt and metrics.json."""
+def run_training(
+    config: TrainConfig, out_dir: Path, *, progress: bool = True, keep_on_interrupt: bool = False
+) -> RunResult:
+    """Fit, then evaluate the best epoch on test; write checkpoint.pt and metrics.json.
+    `keep_on_interrupt`: as for `fit` (an interrupted run is still tested and written)."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     dataset = load_run_data(config.loop_options())
     started = time.perf_counter()
-    result = fit(config, dataset, progress=progress)
+    result = fit(config, dataset, progress=progress, keep_on_interrupt=keep_on_interrupt)
     train_seconds = time.perf_counter() - started
     split = dataset.split()
     popularity = dataset.popularity()
