@@ -15,21 +15,21 @@ from pathlib import Path
 import pytest
 import torch
 
-from training.config import train_config
+from training.config import TrainConfig, train_config
 from training.data import load_run_data
-from training.train import fit
+from training.train import EvalHook, fit
 
 pytestmark = pytest.mark.slow
 
 
-def _config(data: Path, **options: object):
+def _config(data: Path) -> TrainConfig:
     return train_config(
         data=str(data), model="sasrec", dim=16, layers=1, max_len=20, epochs=50, patience=50,
-        seed=1, threads=1, **options,
+        seed=1, threads=1,
     )  # fmt: skip
 
 
-def _interrupt_at(epoch_to_stop: int):
+def _interrupt_at(epoch_to_stop: int) -> EvalHook:
     def hook(epoch: int, _valid: dict[str, float]) -> None:
         if epoch == epoch_to_stop:
             raise KeyboardInterrupt
