@@ -6,8 +6,9 @@ import asyncio
 import contextlib
 import gc
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Coroutine
 from contextlib import asynccontextmanager
+from typing import Any
 
 from fastapi import FastAPI
 
@@ -67,73 +68,85 @@ def _history_cache_listener(
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     state = app.state
     settings: Settings = state.settings
-    tasks: list[asyncio.Task] = []
     state.embedded = None
-    if settings.redis_url is None:
-        state.embedded = EmbeddedRedis(settings.data_dir, settings.redis_fsync)
-        url = await asyncio.to_thread(state.embedded.start)
-    else:
-        url = settings.redis_url
-    await state.holder.reload()
-    model = state.holder.current
-    if settings.refine.refine_ranker_card is not None:
-        mismatch = ranker_mismatch(settings.refine.refine_ranker_card, model.version)
-        if mismatch:
-            log.warning(mismatch)
-    redis = connect(url, settings.redis_write_timeout_ms, settings.redis_pool_size)
-    listener = _history_cache_listener(settings, redis, state.metrics)
-    state.store = HistoryStore(
-        redis,
-        max_len=settings.history_store_len or HISTORY_LEN_PER_MAX_LEN * model.max_len,
-        event_ttl_s=settings.event_id_ttl_s,
-        timeout_ms=settings.redis_timeout_ms,
-        write_timeout_ms=settings.redis_write_timeout_ms,
-        retry_s=settings.redis_retry_s,
-        metrics=state.metrics,
-        failures_to_open=settings.redis_failures_to_open,
-        cache=listener.cache if listener is not None else None,
-    )
-    # A store down at start degrades, it does not stop the service.
-    if await state.store.probe():
-        await state.store.open_connections(settings.redis_write_timeout_ms / 1000.0)
-    set_threads(1)  # inline encodes run on this thread: no OpenMP team for a few queries
-    batcher = MicroBatcher(
-        settings.batch_max_size,
-        settings.batch_max_wait_ms,
-        state.metrics,
-        inline_max_ms=settings.batch_inline_max_ms,
-    )
-    batcher.start()
-    await batcher.warm_up(model)
-    state.holder.warm_up = batcher.warm_up
-    refiner = build_refiner(settings.refine, redis, settings.refine.lift_file(settings.data_dir))
-    state.recommender = Recommender(
-        settings, state.metrics, state.holder, batcher, state.store, refiner
-    )
-    # What start-up built lives as long as the process. Frozen, it is out of the cyclic
-    # collector's sight: a full collection no longer walks its ~100k objects, a pause of ~75 ms
-    # on the event loop here that timed out Redis reads under load and opened the breaker.
-    gc.collect()
-    gc.freeze()
-    tasks.append(asyncio.create_task(_watch_store(app), name="store-watch"))
-    if listener is not None:
-        tasks.append(asyncio.create_task(listener.run(), name="history-cache-invalidations"))
-    if settings.watch_bundle:
-        tasks.append(asyncio.create_task(state.holder.watch(), name="bundle-watch"))
-    try:
-        yield
-    finally:
-        for task in tasks:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+    # Each resource's clean-up is registered as soon as it exists, so that a start-up that
+    # fails half-way (a bad bundle, a missing CUDA build) stops what it had started: an
+    # embedded redis-server left running would be adopted, and never stopped, by the next start.
+    async with contextlib.AsyncExitStack() as started:
+        started.callback(state.metrics.mark_process_dead)
+        if settings.redis_url is None:
+            state.embedded = EmbeddedRedis(settings.data_dir, settings.redis_fsync)
+            started.push_async_callback(asyncio.to_thread, state.embedded.stop)
+            url = await asyncio.to_thread(state.embedded.start)
+        else:
+            url = settings.redis_url
+        await state.holder.reload()
+        model = state.holder.current
+        if settings.refine.refine_ranker_card is not None:
+            mismatch = ranker_mismatch(settings.refine.refine_ranker_card, model.version)
+            if mismatch:
+                log.warning(mismatch)
+        redis = connect(url, settings.redis_write_timeout_ms, settings.redis_pool_size)
+        listener = _history_cache_listener(settings, redis, state.metrics)
+        state.store = HistoryStore(
+            redis,
+            max_len=settings.history_store_len or HISTORY_LEN_PER_MAX_LEN * model.max_len,
+            event_ttl_s=settings.event_id_ttl_s,
+            timeout_ms=settings.redis_timeout_ms,
+            write_timeout_ms=settings.redis_write_timeout_ms,
+            retry_s=settings.redis_retry_s,
+            metrics=state.metrics,
+            failures_to_open=settings.redis_failures_to_open,
+            cache=listener.cache if listener is not None else None,
+        )
+        started.push_async_callback(state.store.aclose)
+        # A store down at start degrades, it does not stop the service.
+        if await state.store.probe():
+            await state.store.open_connections(settings.redis_write_timeout_ms / 1000.0)
+        set_threads(1)  # inline encodes run on this thread: no OpenMP team for a few queries
+        batcher = MicroBatcher(
+            settings.batch_max_size,
+            settings.batch_max_wait_ms,
+            state.metrics,
+            inline_max_ms=settings.batch_inline_max_ms,
+        )
+        batcher.start()
+        started.push_async_callback(batcher.close)
+        await batcher.warm_up(model)
+        state.holder.warm_up = batcher.warm_up
+        refiner = build_refiner(
+            settings.refine, redis, settings.refine.lift_file(settings.data_dir)
+        )
         if refiner is not None:
-            await refiner.aclose()
-        await batcher.close()
-        await state.store.aclose()
-        if state.embedded is not None:
-            await asyncio.to_thread(state.embedded.stop)
-        state.metrics.mark_process_dead()
+            started.push_async_callback(refiner.aclose)
+        state.recommender = Recommender(
+            settings, state.metrics, state.holder, batcher, state.store, refiner
+        )
+        # What start-up built lives as long as the process. Frozen, it is out of the cyclic
+        # collector's sight: a full collection no longer walks its ~100k objects, a pause of ~75 ms
+        # on the event loop here that timed out Redis reads under load and opened the breaker.
+        gc.collect()
+        gc.freeze()
+        _start_task(started, _watch_store(app), "store-watch")
+        if listener is not None:
+            _start_task(started, listener.run(), "history-cache-invalidations")
+        if settings.watch_bundle:
+            _start_task(started, state.holder.watch(), "bundle-watch")
+        yield
+
+
+def _start_task(
+    started: contextlib.AsyncExitStack, work: Coroutine[Any, Any, None], name: str
+) -> None:
+    """A background task for the process's life, cancelled (and awaited) on shutdown."""
+    task = asyncio.create_task(work, name=name)
+
+    async def cancel() -> None:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+    started.push_async_callback(cancel)
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:

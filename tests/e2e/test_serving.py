@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import gc
 import uuid
+from pathlib import Path
 
 import jsonschema_rs
 import pytest
+import redis
 
 from serving.schemas import RecommendResponse
 from tests.e2e.conftest import switch_to
@@ -305,7 +307,7 @@ def test_the_served_model_is_frozen_out_of_the_cyclic_collector(
 
 
 def test_device_cuda_without_the_cuda_build_stops_start_up_naming_it(
-    start_server, capfd: pytest.CaptureFixture[str]
+    start_server, tmp_path: Path, capfd: pytest.CaptureFixture[str]
 ) -> None:
     with pytest.raises(RuntimeError, match="start-up"), start_server(device="cuda"):
         pass
@@ -313,3 +315,9 @@ def test_device_cuda_without_the_cuda_build_stops_start_up_naming_it(
     assert (
         "INTENTREC_DEVICE=cuda, but this onnxruntime has no CUDA provider" in capfd.readouterr().err
     )
+    # the embedded redis-server started before the bundle failed is stopped, not orphaned
+    socket = tmp_path / "data" / "redis" / "redis.sock"
+    client = redis.Redis(unix_socket_path=str(socket), socket_timeout=1)
+    with pytest.raises(redis.ConnectionError):
+        client.ping()
+    client.close()
