@@ -169,6 +169,13 @@ def train(
             f"{_default('recent_window_share')}"
         ),
     ] = None,
+    whole_history: Annotated[
+        bool | None,
+        typer.Option(
+            help="Train every epoch on every action: long histories cut into consecutive "
+            f"windows (--recent-window-share is then unused). {_default('whole_history')}"
+        ),
+    ] = None,
     length_batches: Annotated[
         bool | None,
         typer.Option(
@@ -229,7 +236,7 @@ def train(
         "weight_decay": weight_decay, "batch_size": batch_size, "epochs": epochs,
         "patience": patience, "lr_decay": lr_decay, "lr_decay_patience": lr_decay_patience,
         "seed": seed, "eval_every": eval_every, "history": history,
-        "recent_window_share": recent_window_share,
+        "recent_window_share": recent_window_share, "whole_history": whole_history,
         "length_batches": length_batches, "new_items": new_items, "threads": threads,
         "device": device,
     }  # fmt: skip

@@ -220,6 +220,9 @@ class TrainConfig:
     # share of epochs' windows that end at the user's most recent training action; the rest end
     # at a random earlier position so that long histories contribute more than one example
     recent_window_share: float = 1.0
+    # every epoch trains on every action: each history cut into consecutive windows ending at
+    # its latest action (`history_windows`; recent_window_share is then unused)
+    whole_history: bool = False
     # batches of windows of about the same length (`shuffled_batches`): much less padding on
     # short-history data, at the price of weighting short windows' predictions more
     length_batches: bool = False

@@ -38,6 +38,22 @@ def random_windows(
     return out
 
 
+def history_windows(sequences: Sequence[np.ndarray], length: int) -> np.ndarray:
+    """Every action of every user as a prediction target once: each history cut into consecutive
+    windows ending at its latest action (the oldest one shorter), overlapping by one id so that
+    the first target of a window is predicted from the last id of the one before.
+
+    (U,) ragged -> (W, length) int64, W >= U
+    """
+    step = max(length - 1, 1)
+    windows = []
+    for seq in sequences:
+        # a one-action history has no target but keeps its row, as in `random_windows`
+        ends = range(len(seq), 1, -step) if len(seq) > 1 else [len(seq)]
+        windows.extend(seq[max(0, end - length) : end] for end in ends)
+    return left_pad(windows, length)
+
+
 def shuffled_batches(
     windows: np.ndarray, batch_size: int, rng: np.random.Generator, *, by_length: bool
 ) -> list[np.ndarray]:

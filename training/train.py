@@ -28,7 +28,7 @@ from training.evaluate import (
 )
 from training.models import SequenceEncoder, build_model
 from training.objectives import Objective, build_objective
-from training.sequences import random_windows, shuffled_batches
+from training.sequences import history_windows, random_windows, shuffled_batches
 
 EARLY_STOP_METRIC = "ndcg@10"
 PARITY_SAMPLE_SIZE = 1000
@@ -122,11 +122,15 @@ def train_epoch(
     rng: np.random.Generator,
     before_step: Callable[[], None] | None = None,
 ) -> float:
-    """One pass over a window per user in random order; -> the mean loss. `before_step` runs
-    before each batch (the supernet samples its path there)."""
+    """One pass over a window per user (or, with `whole_history`, over every action) in random
+    order; -> the mean loss. `before_step` runs before each batch (the supernet samples its path
+    there)."""
     model.train()
     device = next(model.parameters()).device
-    windows = random_windows(sequences, objective.window, rng, config.recent_window_share)
+    if config.whole_history:
+        windows = history_windows(sequences, objective.window)
+    else:
+        windows = random_windows(sequences, objective.window, rng, config.recent_window_share)
     batches = shuffled_batches(windows, config.batch_size, rng, by_length=config.length_batches)
     losses = []
     for rows in batches:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from training.sequences import random_windows, shuffled_batches
+from training.sequences import history_windows, random_windows, shuffled_batches
 
 SEQUENCES = [np.arange(1, n + 1) for n in (3, 12, 5, 30, 1, 8, 20, 2, 9, 15)]
 
@@ -25,6 +25,22 @@ def test_windows_end_at_the_latest_action_unless_drawn_earlier() -> None:
             # a full window of consecutive actions ending anywhere from the 10th on
             assert len(real) == 10 and real == list(range(real[0], real[0] + 10))
     assert any(_real(w)[-1] != s[-1] for w, s in zip(earlier, SEQUENCES, strict=True))
+
+
+def test_history_windows_make_every_action_after_the_first_a_target_exactly_once() -> None:
+    windows = history_windows(SEQUENCES, 10)
+    targets: list[int] = []
+    for window in windows:
+        real = _real(window)
+        assert real == list(range(real[0], real[0] + len(real)))  # consecutive actions
+        targets.extend(real[1:])
+    # ids are positions here (1..n in every sequence): count each position's target
+    expected = [position for seq in SEQUENCES for position in seq.tolist()[1:]]
+    assert sorted(targets) == sorted(expected)
+    # the latest window of each user comes first and ends at the latest action
+    assert len(windows) == sum(max(1, -(-(len(s) - 1) // 9)) for s in SEQUENCES)
+    first_rows = np.cumsum([0] + [max(1, -(-(len(s) - 1) // 9)) for s in SEQUENCES])[:-1]
+    assert [_real(windows[row]) for row in first_rows] == [s[-10:].tolist() for s in SEQUENCES]
 
 
 def _lengths(windows: np.ndarray, rows: np.ndarray) -> list[int]:
