@@ -37,9 +37,11 @@ def test_history_windows_make_every_action_after_the_first_a_target_exactly_once
     # ids are positions here (1..n in every sequence): count each position's target
     expected = [position for seq in SEQUENCES for position in seq.tolist()[1:]]
     assert sorted(targets) == sorted(expected)
-    # the latest window of each user comes first and ends at the latest action
-    assert len(windows) == sum(max(1, -(-(len(s) - 1) // 9)) for s in SEQUENCES)
-    first_rows = np.cumsum([0] + [max(1, -(-(len(s) - 1) // 9)) for s in SEQUENCES])[:-1]
+    # ceil((n - 1) / 9) windows of 10 overlapping by one, at least one a user; the latest
+    # window of each user comes first and ends at the latest action
+    per_user = [max(1, -(-(len(s) - 1) // 9)) for s in SEQUENCES]
+    assert len(windows) == sum(per_user)
+    first_rows = np.cumsum([0, *per_user])[:-1]
     assert [_real(windows[row]) for row in first_rows] == [s[-10:].tolist() for s in SEQUENCES]
 
 
