@@ -130,6 +130,13 @@ def train(
         float | None,
         typer.Option(help=f"DisenSeq S2I logit scale. {_default('s2i_scale')}"),
     ] = None,
+    label_smoothing: Annotated[
+        float | None,
+        typer.Option(
+            help=f"Share of each target's probability spread over the other items (ce, "
+            f"sampled). {_default('label_smoothing')}"
+        ),
+    ] = None,
     lr: Annotated[float | None, typer.Option(help=_default("lr"))] = None,
     weight_decay: Annotated[float | None, typer.Option(help=_default("weight_decay"))] = None,
     batch_size: Annotated[int | None, typer.Option(help=_default("batch_size"))] = None,
@@ -232,7 +239,8 @@ def train(
         "attention_dropout": attention_dropout, "max_len": max_len,
         "intents": intents, "temperature": temperature, "loss": loss, "negatives": negatives,
         "s2s_weight": s2s_weight, "s2s_lambda": s2s_lambda, "s2i_only": s2i_only,
-        "future_len": future_len, "s2i_share": s2i_share, "s2i_scale": s2i_scale, "lr": lr,
+        "future_len": future_len, "s2i_share": s2i_share, "s2i_scale": s2i_scale,
+        "label_smoothing": label_smoothing, "lr": lr,
         "weight_decay": weight_decay, "batch_size": batch_size, "epochs": epochs,
         "patience": patience, "lr_decay": lr_decay, "lr_decay_patience": lr_decay_patience,
         "seed": seed, "eval_every": eval_every, "history": history,

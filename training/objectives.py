@@ -97,17 +97,18 @@ def next_item_loss(
     """
     n_items = items.shape[0] - 1
     if config.loss == "ce":
-        logits = max_intent_scores(users, items) * scale
-        pad = torch.zeros(items.shape[0], dtype=torch.bool, device=items.device)
-        pad[0] = True
-        return F.cross_entropy(logits.masked_fill(pad, float("-inf")), targets)
+        # the padding row is left out rather than masked: smoothing would give it probability
+        logits = max_intent_scores(users, items[1:]) * scale
+        return F.cross_entropy(logits, targets - 1, label_smoothing=config.label_smoothing)
     if config.loss == "sampled":
         uniform = torch.randint(1, n_items + 1, (config.negatives,), device=targets.device)
         candidates, inverse = torch.unique(torch.cat([targets, uniform]), return_inverse=True)
         in_batch = torch.bincount(inverse[: targets.numel()], minlength=candidates.numel())
         expected = in_batch.to(users.dtype) + config.negatives / n_items
         logits = max_intent_scores(users, items[candidates]) * scale - expected.log()
-        return F.cross_entropy(logits, inverse[: targets.numel()])
+        return F.cross_entropy(
+            logits, inverse[: targets.numel()], label_smoothing=config.label_smoothing
+        )
     negatives = _negatives_not_in(history, targets, config.negatives, n_items)
     positive = (users * items[targets].unsqueeze(1)).sum(-1).amax(-1) * scale
     negative = (users @ items[negatives.clamp(min=0)].transpose(1, 2)).amax(1) * scale

@@ -114,12 +114,36 @@ def test_bad_objective_options_are_named() -> None:
         build_objective(model_config("sasrec"), ObjectiveConfig(loss="hinge"))
     with pytest.raises(ValueError, match="s2s_lambda"):
         build_objective(model_config("disen"), ObjectiveConfig(s2s_lambda=0.0))
+    with pytest.raises(ValueError, match="label_smoothing must be in"):
+        ObjectiveConfig(label_smoothing=1.0)
+    with pytest.raises(ValueError, match="label_smoothing applies to the ce and sampled"):
+        ObjectiveConfig(loss="bce", label_smoothing=0.1)
+
+
+@pytest.mark.parametrize("smoothing", [0.0, 0.3])
+def test_smoothed_catalog_loss_spreads_its_share_over_the_real_items_only(
+    smoothing: float,
+) -> None:
+    """(1 - e) * -log p(target) + e * mean over items 1..N of -log p(item): the padding row
+    neither receives probability nor counts among the items."""
+    gen = torch.Generator().manual_seed(0)
+    users = torch.randn(5, 1, 8, generator=gen)
+    items = torch.randn(N_ITEMS + 1, 8, generator=gen)
+    items[0] = 100.0  # a padding row that took part would dominate every softmax
+    targets = torch.tensor([1, 4, 9, 17, N_ITEMS])
+    loss = next_item_loss(users, targets, items, ObjectiveConfig(label_smoothing=smoothing))
+    log_p = torch.log_softmax(users[:, 0] @ items[1:].T, dim=1)
+    target_term = -log_p[torch.arange(5), targets - 1]
+    expected = ((1 - smoothing) * target_term - smoothing * log_p.mean(1)).mean()
+    assert float(loss) == pytest.approx(float(expected), rel=1e-5)
 
 
 CASES = [
     ("sasrec", {"loss": "ce"}),
     ("sasrec", {"loss": "bce", "negatives": 2}),
     ("sasrec", {"loss": "sampled", "negatives": 8}),
+    ("sasrec", {"loss": "ce", "label_smoothing": 0.2}),
+    ("sasrec", {"loss": "sampled", "negatives": 8, "label_smoothing": 0.2}),
     ("disen", {"loss": "ce"}),
     ("disen", {"loss": "ce", "s2i_only": True}),
     ("disen", {"loss": "sampled", "negatives": 8}),

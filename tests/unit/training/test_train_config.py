@@ -64,6 +64,17 @@ def test_given_options_win_over_the_tuned_defaults() -> None:
     assert (config.model.dim, config.lr) == (16, 0.5)
 
 
+def test_a_bce_run_gets_the_tuned_label_smoothing_only_when_it_asks_for_it() -> None:
+    assert TUNED_DEFAULTS["sasrec"]["label_smoothing"] > 0  # what the test drops
+    assert train_config(data="d", model="sasrec", loss="bce").objective.label_smoothing == 0.0
+    assert (
+        train_config(data="d", model="sasrec", loss="sampled").objective.label_smoothing
+        == (TUNED_DEFAULTS["sasrec"]["label_smoothing"])
+    )
+    with pytest.raises(ValueError, match="label_smoothing applies to the ce and sampled"):
+        train_config(data="d", model="sasrec", loss="bce", label_smoothing=0.1)
+
+
 def test_patience_by_default_follows_the_validation_set_size_and_a_given_one_wins() -> None:
     assert train_config(data="d").patience is None
     assert patience_for(None, 943) == SMALL_VALIDATION_PATIENCE
