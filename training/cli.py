@@ -133,7 +133,7 @@ def train(
     label_smoothing: Annotated[
         float | None,
         typer.Option(
-            help=f"Share of each target's probability spread over the other items (ce, "
+            help=f"Share of each target's probability spread evenly over all items (ce, "
             f"sampled). {_default('label_smoothing')}"
         ),
     ] = None,

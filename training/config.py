@@ -100,7 +100,7 @@ class ObjectiveConfig:
     s2i_share: float | None = None
     # DisenSeq S2I logit scale (the paper's 1 / sqrt(D) measured worse here, see the module doc)
     s2i_scale: float = 1.0
-    # ce / sampled: this share of each target's probability spread over the other candidates,
+    # ce / sampled: this share of each target's probability spread evenly over all candidates,
     # so that a catalog softmax stops pushing every other item towards zero probability
     label_smoothing: float = 0.0
 
